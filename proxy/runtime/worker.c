@@ -1,0 +1,242 @@
+#include "runtime/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+#include "tunnel.h"
+#include "util/log.h"
+
+/* Connections accepted per readiness event before serving other work. */
+#define ACCEPT_BATCH 64
+/* Spare I/O buffers a worker keeps (16 KiB each). */
+#define POOL_SPARE 128
+/* Back-off while the process is out of file descriptors. */
+#define EMFILE_PAUSE_MS 100
+
+static void on_accept(uv_poll_t *h, int status, int events);
+
+static void
+on_pause_done(uv_timer_t *h)
+{
+	struct pp_listener *l = h->data;
+
+	if (l->w->listening)
+		uv_poll_start(&l->poll, UV_READABLE, on_accept);
+}
+
+static void
+on_accept(uv_poll_t *h, int status, int events)
+{
+	struct pp_listener *l = h->data;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	(void)events;
+	if (status < 0) {
+		pp_log_msg(PP_LOG_ERROR, "accept_failed", "tunnel %s: %s",
+		           l->tc->name, uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		             SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			if (len == 0 || l->is_unix) {
+				/* unnamed unix peers report no address */
+				ss.ss_family = AF_UNIX;
+				len = (socklen_t)sizeof(sa_family_t);
+			}
+			pp_tunnel_start(l->w, l->tc, fd, (struct sockaddr *)&ss,
+			                len);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+		case EWOULDBLOCK:
+#endif
+			return;
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			pp_log_msg(PP_LOG_ERROR, "accept_failed",
+			           "tunnel %s: %s; pausing accepts",
+			           l->tc->name, strerror(errno));
+			uv_poll_stop(&l->poll);
+			uv_timer_start(&l->pause, on_pause_done,
+			               EMFILE_PAUSE_MS, 0);
+			return;
+		default:
+			pp_log_msg(PP_LOG_ERROR, "accept_failed",
+			           "tunnel %s: %s", l->tc->name,
+			           strerror(errno));
+			return;
+		}
+	}
+}
+
+static void
+maybe_finish(struct pp_worker *w)
+{
+	if (!w->stopping || w->ntunnels > 0 || w->listening)
+		return;
+	if (!uv_is_closing((uv_handle_t *)&w->wake)) {
+		uv_close((uv_handle_t *)&w->wake, NULL);
+		uv_close((uv_handle_t *)&w->resume, NULL);
+	}
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+	struct pp_listener *l = h->data;
+
+	close(l->fd);
+	l->fd = -1;
+}
+
+static void
+close_listeners(struct pp_worker *w)
+{
+	if (!w->listening)
+		return;
+	w->listening = 0;
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct pp_listener *l = &w->listeners[i];
+		uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+		uv_close((uv_handle_t *)&l->pause, NULL);
+	}
+}
+
+static void
+on_wake(uv_async_t *h)
+{
+	struct pp_worker *w = h->data;
+
+	if (atomic_load(&w->cmd_stop_accepting)) {
+		close_listeners(w);
+		w->stopping = 1;
+	}
+	if (atomic_exchange(&w->cmd_abort, 0))
+		pp_tunnel_abort_all(w);
+	maybe_finish(w);
+}
+
+static void
+on_resume(uv_idle_t *h)
+{
+	struct pp_worker *w = h->data;
+
+	pp_tunnel_run_deferred(w);
+	if (w->deferred == NULL)
+		uv_idle_stop(&w->resume);
+}
+
+void
+pp_worker_resume_soon(struct pp_worker *w)
+{
+	uv_idle_start(&w->resume, on_resume);
+}
+
+void
+pp_worker_tunnel_freed(struct pp_worker *w)
+{
+	maybe_finish(w);
+}
+
+int
+pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
+               struct pp_config *conf, const int *fds)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->rt = rt;
+	w->conf = pp_config_ref(conf);
+	w->conn_seq = uv_hrtime() << 16;
+	if (uv_loop_init(&w->loop) != 0)
+		goto err0;
+	if (pp_bufpool_init(&w->pool, POOL_SPARE) != 0)
+		goto err1;
+	uv_async_init(&w->loop, &w->wake, on_wake);
+	w->wake.data = w;
+	uv_idle_init(&w->loop, &w->resume);
+	w->resume.data = w;
+	w->nlisteners = conf->ntunnels;
+	if ((w->listeners = calloc(w->nlisteners ? w->nlisteners : 1,
+	                           sizeof(*w->listeners))) == NULL)
+		goto err1;
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct pp_listener *l = &w->listeners[i];
+		l->fd = fds[i];
+		l->w = w;
+		l->tc = &conf->tunnels[i];
+		l->is_unix = conf->tunnels[i].listen.kind == PP_ADDR_UNIX;
+		if (uv_poll_init_socket(&w->loop, &l->poll, l->fd) != 0)
+			goto err1;
+		l->poll.data = l;
+		uv_timer_init(&w->loop, &l->pause);
+		l->pause.data = l;
+	}
+	w->listening = 1;
+	return (0);
+
+err1:
+	pp_log_msg(PP_LOG_ERROR, "worker_failed", "worker %d: cannot set up",
+	           id);
+	return (-1);
+err0:
+	pp_config_unref(w->conf);
+	return (-1);
+}
+
+static void
+worker_main(void *arg)
+{
+	struct pp_worker *w = arg;
+
+	for (size_t i = 0; i < w->nlisteners; i++)
+		uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_accept);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	pp_runtime_worker_done(w->rt);
+}
+
+int
+pp_worker_start(struct pp_worker *w)
+{
+	return (uv_thread_create(&w->thread, worker_main, w) == 0 ? 0 : -1);
+}
+
+void
+pp_worker_stop_accepting(struct pp_worker *w)
+{
+	atomic_store(&w->cmd_stop_accepting, 1);
+	uv_async_send(&w->wake);
+}
+
+void
+pp_worker_abort(struct pp_worker *w)
+{
+	atomic_store(&w->cmd_abort, 1);
+	uv_async_send(&w->wake);
+}
+
+void
+pp_worker_join(struct pp_worker *w)
+{
+	uv_thread_join(&w->thread);
+	uv_loop_close(&w->loop);
+	pp_bufpool_destroy(&w->pool);
+	free(w->listeners);
+	pp_config_unref(w->conf);
+}

@@ -1,0 +1,94 @@
+#ifndef PP_WORKER_H
+#define PP_WORKER_H
+
+/*
+ * A worker: one thread, one libuv loop, its own listening sockets and
+ * buffer pool.  Nothing on the data path is shared between workers except
+ * read-only configuration; the runtime talks to a worker only through its
+ * uv_async handle and atomic flags.
+ */
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config/config.h"
+#include "util/bufpool.h"
+
+struct pp_tunnel;
+struct pp_runtime;
+
+/* A listening socket polled by one worker. */
+struct pp_listener {
+	uv_poll_t poll;
+	int fd;
+	int is_unix;
+	struct pp_worker *w;
+	const struct pp_tunnel_conf *tc;
+	uv_timer_t pause; /* backs off while out of file descriptors */
+};
+
+/* Counters a worker alone writes; readers sum them across workers. */
+struct pp_worker_stats {
+	atomic_ullong accepted;
+	atomic_ullong refused;
+	atomic_ullong active;
+	atomic_ullong bytes_up;
+	atomic_ullong bytes_down;
+};
+
+struct pp_worker {
+	int id;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_async_t wake;
+	uv_idle_t resume;
+	struct pp_runtime *rt;
+	struct pp_config *conf; /* reference held */
+
+	struct pp_listener *listeners;
+	size_t nlisteners;
+	int listening;
+
+	struct pp_tunnel *tunnels; /* every open tunnel, for drain/abort */
+	size_t ntunnels;
+	struct pp_tunnel *deferred; /* tunnels to pump again soon */
+
+	struct pp_bufpool pool;
+	uint64_t conn_seq;
+	struct pp_worker_stats stats;
+
+	atomic_int cmd_stop_accepting;
+	atomic_int cmd_abort;
+	int stopping;
+};
+
+/* pp_worker_init(w, id, rt, conf, fds, nfds): prepare worker ${id} to
+ * serve listeners ${fds} (one per tunnel of ${conf}, taken over by the
+ * worker).  Return 0, or -1. */
+int pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
+                   struct pp_config *conf, const int *fds);
+
+/* pp_worker_start(w): run the worker's loop on a new thread. */
+int pp_worker_start(struct pp_worker *w);
+
+/* pp_worker_stop_accepting(w): from any thread: close the worker's
+ * listeners; the loop ends once its last tunnel closes. */
+void pp_worker_stop_accepting(struct pp_worker *w);
+
+/* pp_worker_abort(w): from any thread: close every open tunnel now. */
+void pp_worker_abort(struct pp_worker *w);
+
+/* pp_worker_join(w): wait for the thread to end and free its resources. */
+void pp_worker_join(struct pp_worker *w);
+
+/* pp_worker_resume_soon(w): run pp_tunnel_run_deferred on the next loop
+ * turn. */
+void pp_worker_resume_soon(struct pp_worker *w);
+
+/* pp_worker_tunnel_freed(w): a tunnel of ${w} is gone; lets a stopping
+ * worker end once its last tunnel is. */
+void pp_worker_tunnel_freed(struct pp_worker *w);
+
+#endif

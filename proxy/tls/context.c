@@ -1,0 +1,188 @@
+#include "tls/context.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "tls/pem.h"
+
+#ifndef OPENSSL_IS_BORINGSSL
+#error "peerproxy must be built against BoringSSL"
+#endif
+
+/* TLS 1.2 only: forward secrecy and AEAD, nothing else.  TLS 1.3's suites
+ * are fixed by BoringSSL and all qualify. */
+static const char tls12_ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+static enum ssl_verify_result_t
+verify_peer(SSL *ssl, uint8_t *out_alert)
+{
+	struct pp_trust *trust = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct pp_verdict *v = SSL_get_app_data(ssl);
+	const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
+	STACK_OF(X509) *extra = NULL;
+	X509 *leaf = NULL;
+	int rc = -1;
+
+	memset(v, 0, sizeof(*v));
+	if (bufs == NULL || sk_CRYPTO_BUFFER_num(bufs) == 0) {
+		v->reason = PP_R_NO_CERTIFICATE;
+		snprintf(v->detail, sizeof(v->detail),
+		         "peer sent no certificate");
+		goto done;
+	}
+	if ((extra = sk_X509_new_null()) == NULL)
+		goto done;
+	for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(bufs); i++) {
+		X509 *x =
+		    X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(bufs, i));
+		if (x == NULL) {
+			v->reason = PP_R_UNTRUSTED;
+			snprintf(
+			    v->detail, sizeof(v->detail),
+			    "certificate #%zu sent by the peer does not parse",
+			    i + 1);
+			goto done;
+		}
+		if (i == 0)
+			leaf = x;
+		else if (!sk_X509_push(extra, x)) {
+			X509_free(x);
+			goto done;
+		}
+	}
+	rc = pp_trust_check(trust, leaf, extra, v);
+done:
+	if (rc != 0 && v->reason == PP_ACCEPTED) {
+		v->reason = PP_R_UNTRUSTED;
+		snprintf(v->detail, sizeof(v->detail), "out of memory");
+	}
+	X509_free(leaf);
+	sk_X509_pop_free(extra, X509_free);
+	ERR_clear_error();
+	if (rc == 0)
+		return (ssl_verify_ok);
+	*out_alert = pp_refusal_alert(v->reason);
+	return (ssl_verify_invalid);
+}
+
+SSL_CTX *
+pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
+{
+	STACK_OF(X509) *certs = NULL, *chain = NULL;
+	EVP_PKEY *key = NULL;
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL)
+		goto oom;
+	if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)p->min_version) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_strict_cipher_list(ctx, tls12_ciphers) ||
+	    !SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384"))
+		goto oom;
+	if ((certs = pp_pem_load_certs(p->cert_file, err, errlen)) == NULL)
+		goto err1;
+	if (p->chain_file != NULL &&
+	    (chain = pp_pem_load_certs(p->chain_file, err, errlen)) == NULL)
+		goto err1;
+	if ((key = pp_pem_load_key(p->key_file, err, errlen)) == NULL)
+		goto err1;
+	if (!SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0)))
+		goto badcert;
+	for (size_t i = 1; i < sk_X509_num(certs); i++) {
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i)))
+			goto badcert;
+	}
+	for (size_t i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)))
+			goto badcert;
+	}
+	if (!SSL_CTX_use_PrivateKey(ctx, key) ||
+	    !SSL_CTX_check_private_key(ctx)) {
+		snprintf(err, errlen,
+		         "%s: private key does not match the certificate in %s",
+		         p->key_file, p->cert_file);
+		goto err1;
+	}
+	/* Resumption would skip verification of the peer's chain: off until
+	 * identity can be re-checked on resumed sessions. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_app_data(ctx, p->trust);
+	if (p->server) {
+		SSL_CTX_set_custom_verify(
+		    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+		    verify_peer);
+		/* Name our anchors so clients holding several identities
+		 * pick the right one. */
+		STACK_OF(X509) *anchors = pp_trust_anchors(p->trust);
+		for (size_t i = 0; i < sk_X509_num(anchors); i++)
+			SSL_CTX_add_client_CA(ctx, sk_X509_value(anchors, i));
+	} else {
+		SSL_CTX_set_custom_verify(ctx, SSL_VERIFY_PEER, verify_peer);
+	}
+	sk_X509_pop_free(certs, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	return (ctx);
+
+badcert:
+	snprintf(err, errlen, "%s: certificate cannot be used", p->cert_file);
+	goto err1;
+oom:
+	snprintf(err, errlen, "cannot create TLS context");
+err1:
+	ERR_clear_error();
+	sk_X509_pop_free(certs, X509_free);
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	SSL_CTX_free(ctx);
+	return (NULL);
+}
+
+SSL *
+pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_verdict *v)
+{
+	SSL *ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return (NULL);
+	if (!SSL_set_fd(ssl, fd)) {
+		SSL_free(ssl);
+		return (NULL);
+	}
+	SSL_set_app_data(ssl, v);
+	return (ssl);
+}
+
+long long
+pp_tls_leaf_not_after(SSL_CTX *ctx)
+{
+	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	ASN1_TIME *epoch;
+	int days, secs;
+
+	if (leaf == NULL || (epoch = ASN1_TIME_set(NULL, 0)) == NULL)
+		return (0);
+	if (!ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notAfter(leaf)))
+		days = secs = 0;
+	ASN1_TIME_free(epoch);
+	return ((long long)days * 86400 + secs);
+}
+
+void
+pp_tls_error_text(char *buf, size_t len)
+{
+	uint32_t e = ERR_get_error();
+
+	buf[0] = '\0';
+	if (e != 0)
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+}

@@ -1,0 +1,193 @@
+#include "tls/pem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/mem.h>
+#include <openssl/pem.h>
+
+#define PEM_FILE_MAX (4 * 1024 * 1024)
+
+static const char begin_cert[] = "-----BEGIN CERTIFICATE-----";
+static const char end_cert[] = "-----END CERTIFICATE-----";
+
+char *
+pp_file_read(const char *path, size_t maxlen, size_t *out_len, char *err,
+             size_t errlen)
+{
+	FILE *f;
+	struct stat st;
+	char *buf;
+	size_t n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (NULL);
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto err1;
+	}
+	if ((size_t)st.st_size > maxlen) {
+		snprintf(err, errlen, "%s: larger than %zu bytes", path,
+		         maxlen);
+		goto err1;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto err1;
+	}
+	n = fread(buf, 1, (size_t)st.st_size, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		free(buf);
+		goto err1;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	*out_len = n;
+	return (buf);
+
+err1:
+	fclose(f);
+	return (NULL);
+}
+
+/* Find ${needle} in the ${len} bytes at ${hay} (which may hold NULs). */
+static const char *
+find(const char *hay, size_t len, const char *needle)
+{
+	size_t nl = strlen(needle);
+
+	if (len < nl)
+		return (NULL);
+	for (size_t i = 0; i + nl <= len; i++) {
+		if (hay[i] == needle[0] && memcmp(hay + i, needle, nl) == 0)
+			return (hay + i);
+	}
+	return (NULL);
+}
+
+STACK_OF(X509) * pp_pem_parse_certs(const char *data, size_t len,
+                                    const char *what, char *err, size_t errlen)
+{
+	STACK_OF(X509) * certs;
+	const char *p = data, *end = data + len;
+	int n = 0;
+
+	if ((certs = sk_X509_new_null()) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", what);
+		return (NULL);
+	}
+	while ((p = find(p, (size_t)(end - p), begin_cert)) != NULL) {
+		const char *e = find(p, (size_t)(end - p), end_cert);
+		BIO *bio;
+		X509 *x;
+
+		n++;
+		if (e == NULL) {
+			snprintf(err, errlen,
+			         "%s: certificate #%d has no END line", what,
+			         n);
+			goto err1;
+		}
+		e += sizeof(end_cert) - 1;
+		bio = BIO_new_mem_buf(p, (int)(e - p));
+		x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+		BIO_free(bio);
+		if (x == NULL) {
+			ERR_clear_error();
+			snprintf(
+			    err, errlen,
+			    "%s: certificate #%d is not a valid certificate",
+			    what, n);
+			goto err1;
+		}
+		if (!sk_X509_push(certs, x)) {
+			X509_free(x);
+			snprintf(err, errlen, "%s: out of memory", what);
+			goto err1;
+		}
+		p = e;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s: no PEM certificate found", what);
+		goto err1;
+	}
+	return (certs);
+
+err1:
+	sk_X509_pop_free(certs, X509_free);
+	return (NULL);
+}
+
+STACK_OF(X509) * pp_pem_load_certs(const char *path, char *err, size_t errlen)
+{
+	STACK_OF(X509) * certs;
+	size_t len;
+	char *data;
+
+	if ((data = pp_file_read(path, PEM_FILE_MAX, &len, err, errlen)) ==
+	    NULL)
+		return (NULL);
+	certs = pp_pem_parse_certs(data, len, path, err, errlen);
+	free(data);
+	return (certs);
+}
+
+/* Refuse to prompt for a passphrase: the proxy runs unattended. */
+static int
+no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	*(int *)u = 1;
+	return (-1);
+}
+
+EVP_PKEY *
+pp_pem_load_key(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY *key;
+	size_t len;
+	char *data;
+	BIO *bio;
+	int asked = 0;
+
+	if ((data = pp_file_read(path, PEM_FILE_MAX, &len, err, errlen)) ==
+	    NULL)
+		return (NULL);
+	if (find(data, len, "PRIVATE KEY-----") == NULL) {
+		snprintf(err, errlen, "%s: no PEM private key found", path);
+		goto err1;
+	}
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto err1;
+	}
+	key = PEM_read_bio_PrivateKey(bio, NULL, no_password, &asked);
+	BIO_free(bio);
+	if (key == NULL) {
+		ERR_clear_error();
+		snprintf(err, errlen, "%s: %s", path,
+		         asked || find(data, len, "ENCRYPTED") != NULL
+		             ? "encrypted private keys are not supported"
+		             : "private key could not be parsed");
+		goto err1;
+	}
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return (key);
+
+err1:
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return (NULL);
+}

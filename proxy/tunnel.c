@@ -1,0 +1,823 @@
+#include "tunnel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "net/addr.h"
+#include "net/dial.h"
+#include "runtime/worker.h"
+#include "tls/context.h"
+#include "util/log.h"
+
+/* Records moved per direction before yielding to other tunnels. */
+#define PUMP_BUDGET 16
+
+enum tstate { T_HANDSHAKE, T_DIAL, T_PUMP, T_LINGER, T_CLOSING };
+
+/* How long a refused client gets to read our alert before the close. */
+#define LINGER_MS 2000
+
+/* How a tunnel ends: orderly (FIN / close_notify, nothing lost) or abortive
+ * (RST, so neither side mistakes a failure for a complete stream). */
+enum close_mode { CLOSE_GRACEFUL, CLOSE_ABORT };
+
+#define IO_AGAIN (-1)
+#define IO_ERROR (-2)
+
+struct side {
+	uv_poll_t poll;
+	int fd;
+	int polled; /* poll handle initialised */
+	SSL *ssl;   /* NULL on the plain side */
+	int events; /* registered with the loop */
+	int want;   /* needed by the last operations */
+	unsigned eof : 1;
+	unsigned shut : 1;
+	unsigned tcp : 1;
+	const char *name; /* "client" (accepted) or "target" */
+};
+
+struct pipe {
+	uint8_t *buf;
+	uint32_t off, len;
+	uint64_t bytes;
+};
+
+struct pp_tunnel {
+	struct pp_tunnel *prev, *next;   /* worker's open tunnels */
+	struct pp_tunnel *dprev, *dnext; /* worker's deferred tunnels */
+	int deferred;
+	struct pp_worker *w;
+	const struct pp_tunnel_conf *tc;
+	struct pp_config *conf; /* reference held for the tunnel's life */
+	enum tstate state;
+	struct side acc; /* the accepted connection */
+	struct side up;  /* the connection we made */
+	struct side *tls;
+	struct pipe fwd;  /* acc -> up */
+	struct pipe back; /* up -> acc */
+	uv_timer_t timer; /* handshake timeout, then idle timeout */
+	struct pp_dial *dial;
+	int handles; /* open handles and the dial: freed at zero */
+	uint64_t id;
+	uint64_t start_ms, last_ms;
+	char remote[80];
+	char target[PP_HOST_MAX + 16];
+	struct pp_verdict verdict;
+};
+
+static void on_poll(uv_poll_t *h, int status, int events);
+static void pump(struct pp_tunnel *t);
+static void handshake_step(struct pp_tunnel *t);
+
+/* Drop one of the tunnel's holds (a handle or the dial); the last frees
+ * it. */
+static void
+tunnel_release(struct pp_tunnel *t)
+{
+	if (--t->handles > 0)
+		return;
+	SSL_free(t->acc.ssl);
+	SSL_free(t->up.ssl);
+	if (t->acc.fd >= 0)
+		close(t->acc.fd);
+	if (t->up.fd >= 0)
+		close(t->up.fd);
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		t->w->tunnels = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	t->w->ntunnels--;
+	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
+	pp_config_unref(t->conf);
+	pp_worker_tunnel_freed(t->w);
+	free(t);
+}
+
+static void
+on_closed(uv_handle_t *h)
+{
+	tunnel_release(h->data);
+}
+
+static void
+undefer(struct pp_tunnel *t)
+{
+	if (!t->deferred)
+		return;
+	if (t->dprev != NULL)
+		t->dprev->dnext = t->dnext;
+	else
+		t->w->deferred = t->dnext;
+	if (t->dnext != NULL)
+		t->dnext->dprev = t->dprev;
+	t->dprev = t->dnext = NULL;
+	t->deferred = 0;
+}
+
+static void
+defer(struct pp_tunnel *t)
+{
+	if (t->deferred)
+		return;
+	t->deferred = 1;
+	t->dprev = NULL;
+	t->dnext = t->w->deferred;
+	if (t->dnext != NULL)
+		t->dnext->dprev = t;
+	t->w->deferred = t;
+	pp_worker_resume_soon(t->w);
+}
+
+static void
+log_closed(struct pp_tunnel *t, const char *reason, const char *detail)
+{
+	struct pp_logline l;
+	uint64_t now = uv_now(&t->w->loop);
+
+	pp_log_begin(&l, PP_LOG_INFO, "tunnel_closed");
+	pp_log_str(&l, "tunnel", t->tc->name);
+	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
+	pp_log_str(&l, "peer",
+	           t->verdict.peer_id[0] ? t->verdict.peer_id : "-");
+	pp_log_str(&l, "remote", t->remote);
+	pp_log_str(&l, "target", t->target[0] ? t->target : "-");
+	pp_log_u64(&l, "bytes_up", t->fwd.bytes);
+	pp_log_u64(&l, "bytes_down", t->back.bytes);
+	pp_log_secs(&l, "duration", now - t->start_ms);
+	pp_log_str(&l, "reason", reason);
+	if (detail != NULL && detail[0] != '\0')
+		pp_log_str(&l, "detail", detail);
+	pp_log_end(&l);
+}
+
+static void
+close_side(struct side *s, enum close_mode mode)
+{
+	if (s->fd >= 0 && mode == CLOSE_ABORT && s->tcp) {
+		struct linger lg = {1, 0};
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	} else if (s->ssl != NULL && !s->shut && SSL_is_init_finished(s->ssl)) {
+		/* Best effort: one non-blocking close_notify. */
+		SSL_shutdown(s->ssl);
+		ERR_clear_error();
+	}
+	if (s->polled) {
+		uv_close((uv_handle_t *)&s->poll, on_closed);
+		s->polled = 0;
+	}
+}
+
+/* End the tunnel.  ${reason} NULL: the caller already logged why. */
+static void
+tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
+             enum close_mode mode)
+{
+	if (t->state == T_CLOSING)
+		return;
+	if (reason != NULL)
+		log_closed(t, reason, detail);
+	t->state = T_CLOSING;
+	undefer(t);
+	pp_bufpool_put(&t->w->pool, t->fwd.buf);
+	pp_bufpool_put(&t->w->pool, t->back.buf);
+	t->fwd.buf = t->back.buf = NULL;
+	atomic_fetch_add_explicit(&t->w->stats.bytes_up, t->fwd.bytes,
+	                          memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->w->stats.bytes_down, t->back.bytes,
+	                          memory_order_relaxed);
+	if (t->dial != NULL)
+		pp_dial_cancel(t->dial); /* its callback drops the handle */
+	close_side(&t->acc, mode);
+	close_side(&t->up, mode);
+	uv_close((uv_handle_t *)&t->timer, on_closed);
+}
+
+/* Bring the loop's view of ${s} in line with what it wants. */
+static void
+side_update(struct side *s)
+{
+	if (!s->polled || s->want == s->events)
+		return;
+	if (s->want == 0)
+		uv_poll_stop(&s->poll);
+	else
+		uv_poll_start(&s->poll, s->want, on_poll);
+	s->events = s->want;
+}
+
+static int
+side_poll_init(struct pp_tunnel *t, struct side *s)
+{
+	if (uv_poll_init_socket(&t->w->loop, &s->poll, s->fd) != 0)
+		return (-1);
+	s->poll.data = t;
+	s->polled = 1;
+	s->events = 0;
+	t->handles++;
+	return (0);
+}
+
+/* Describe the thread's TLS error queue for a log line. */
+static const char *
+tls_reason(char *detail, size_t len)
+{
+	uint32_t e = ERR_peek_error();
+	int r = ERR_GET_REASON(e);
+
+	pp_tls_error_text(detail, len);
+	if (e == 0)
+		return ("tls_error");
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET)
+		return ("peer_alert");
+	return ("tls_error");
+}
+
+/* Non-blocking read from ${s}: bytes, 0 at end of stream, IO_AGAIN (with
+ * s->want set) or IO_ERROR (with ${reason} and ${detail} set). */
+static ssize_t
+side_read(struct side *s, uint8_t *buf, size_t cap, const char **reason,
+          char *detail, size_t dlen)
+{
+	ssize_t n;
+
+	if (s->ssl == NULL) {
+		do {
+			n = recv(s->fd, buf, cap, 0);
+		} while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			return (n);
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			s->want |= UV_READABLE;
+			return (IO_AGAIN);
+		}
+		snprintf(detail, dlen, "%s read: %s", s->name, strerror(errno));
+		*reason = NULL;
+		return (IO_ERROR);
+	}
+	int r = SSL_read(s->ssl, buf, (int)cap);
+	if (r > 0)
+		return (r);
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->want |= UV_READABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_WANT_WRITE:
+		s->want |= UV_WRITABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_ZERO_RETURN:
+		return (0);
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0 && (r == 0 || errno == 0)) {
+			/* TCP FIN without close_notify: the peer is gone;
+			 * pass the end of stream on. */
+			return (0);
+		}
+		snprintf(detail, dlen, "%s read: %s", s->name, strerror(errno));
+		*reason = NULL;
+		ERR_clear_error();
+		return (IO_ERROR);
+	default:
+		*reason = tls_reason(detail, dlen);
+		return (IO_ERROR);
+	}
+}
+
+static ssize_t
+side_write(struct side *s, const uint8_t *buf, size_t len, const char **reason,
+           char *detail, size_t dlen)
+{
+	ssize_t n;
+
+	if (s->ssl == NULL) {
+		do {
+			n = send(s->fd, buf, len, MSG_NOSIGNAL);
+		} while (n < 0 && errno == EINTR);
+		if (n >= 0)
+			return (n);
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			s->want |= UV_WRITABLE;
+			return (IO_AGAIN);
+		}
+		snprintf(detail, dlen, "%s write: %s", s->name,
+		         strerror(errno));
+		*reason = NULL;
+		return (IO_ERROR);
+	}
+	int r = SSL_write(s->ssl, buf, (int)len);
+	if (r > 0)
+		return (r);
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->want |= UV_READABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_WANT_WRITE:
+		s->want |= UV_WRITABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_SYSCALL:
+		snprintf(detail, dlen, "%s write: %s", s->name,
+		         strerror(errno));
+		*reason = NULL;
+		ERR_clear_error();
+		return (IO_ERROR);
+	default:
+		*reason = tls_reason(detail, dlen);
+		return (IO_ERROR);
+	}
+}
+
+/* Tell ${s} that no more bytes follow: TCP FIN or TLS close_notify, while
+ * the other direction keeps flowing. */
+static int
+side_shutdown(struct side *s, const char **reason, char *detail, size_t dlen)
+{
+	if (s->ssl == NULL) {
+		if (shutdown(s->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
+			snprintf(detail, dlen, "%s shutdown: %s", s->name,
+			         strerror(errno));
+			*reason = NULL;
+			return (IO_ERROR);
+		}
+		s->shut = 1;
+		return (0);
+	}
+	/* BoringSSL: the first call queues close_notify, a repeat finishes
+	 * sending it; a call after that would read, so stop at >= 0. */
+	int r = SSL_shutdown(s->ssl);
+	if (r >= 0) {
+		s->shut = 1;
+		return (0);
+	}
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+		s->want |= UV_WRITABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_WANT_READ:
+		s->want |= UV_READABLE;
+		return (IO_AGAIN);
+	default:
+		*reason = tls_reason(detail, dlen);
+		return (IO_ERROR);
+	}
+}
+
+/* The close reason for an I/O failure on ${s} with no TLS-specific one. */
+static const char *
+reset_reason(struct pp_tunnel *t, const struct side *s)
+{
+	return (s == &t->acc ? "client_reset" : "target_reset");
+}
+
+/* Move bytes ${src} -> ${dst} through ${p} until something would block.
+ * Return 0, or -1 if the tunnel was closed. */
+static int
+pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
+         struct pipe *p)
+{
+	const char *reason = NULL;
+	char detail[256] = "";
+	int budget = PUMP_BUDGET;
+	ssize_t n;
+
+	for (;;) {
+		if (p->len > 0) {
+			n = side_write(dst, p->buf + p->off, p->len, &reason,
+			               detail, sizeof(detail));
+			if (n == IO_AGAIN)
+				return (0);
+			if (n < 0)
+				goto fail_dst;
+			p->off += (uint32_t)n;
+			p->len -= (uint32_t)n;
+			p->bytes += (uint64_t)n;
+			t->last_ms = uv_now(&t->w->loop);
+			continue;
+		}
+		if (p->buf != NULL) {
+			pp_bufpool_put(&t->w->pool, p->buf);
+			p->buf = NULL;
+		}
+		if (src->eof) {
+			if (dst->shut)
+				return (0);
+			n = side_shutdown(dst, &reason, detail, sizeof(detail));
+			if (n == IO_AGAIN || n == 0)
+				return (0);
+			goto fail_dst;
+		}
+		if (budget-- == 0) {
+			defer(t);
+			return (0);
+		}
+		if ((p->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
+			tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+			return (-1);
+		}
+		p->off = 0;
+		n = side_read(src, p->buf, PP_BUF_SIZE, &reason, detail,
+		              sizeof(detail));
+		if (n > 0) {
+			p->len = (uint32_t)n;
+		} else if (n == 0) {
+			src->eof = 1;
+		} else if (n == IO_AGAIN) {
+			pp_bufpool_put(&t->w->pool, p->buf);
+			p->buf = NULL;
+			return (0);
+		} else {
+			tunnel_close(t, reason ? reason : reset_reason(t, src),
+			             detail, CLOSE_ABORT);
+			return (-1);
+		}
+	}
+
+fail_dst:
+	tunnel_close(t, reason ? reason : reset_reason(t, dst), detail,
+	             CLOSE_ABORT);
+	return (-1);
+}
+
+static void
+pump(struct pp_tunnel *t)
+{
+	t->acc.want = t->up.want = 0;
+	if (pipe_run(t, &t->acc, &t->up, &t->fwd) != 0)
+		return;
+	if (pipe_run(t, &t->up, &t->acc, &t->back) != 0)
+		return;
+	if (t->acc.eof && t->up.eof && t->fwd.len == 0 && t->back.len == 0 &&
+	    t->acc.shut && t->up.shut) {
+		tunnel_close(t, "done", NULL, CLOSE_GRACEFUL);
+		return;
+	}
+	side_update(&t->acc);
+	side_update(&t->up);
+}
+
+static void
+on_idle_timer(uv_timer_t *h)
+{
+	struct pp_tunnel *t = h->data;
+	uint64_t idle = t->tc->idle_timeout_ms;
+	uint64_t quiet = uv_now(&t->w->loop) - t->last_ms;
+
+	if (quiet >= idle) {
+		tunnel_close(t, "idle_timeout", NULL, CLOSE_GRACEFUL);
+		return;
+	}
+	uv_timer_start(&t->timer, on_idle_timer, idle - quiet, 0);
+}
+
+static void
+start_pumping(struct pp_tunnel *t)
+{
+	t->state = T_PUMP;
+	t->last_ms = uv_now(&t->w->loop);
+	uv_timer_stop(&t->timer);
+	if (t->tc->idle_timeout_ms > 0)
+		uv_timer_start(&t->timer, on_idle_timer, t->tc->idle_timeout_ms,
+		               0);
+	pump(t);
+}
+
+static void
+log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
+{
+	struct pp_logline l;
+
+	pp_log_begin(&l, PP_LOG_WARN, "handshake_refused");
+	pp_log_str(&l, "tunnel", t->tc->name);
+	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
+	pp_log_str(&l, "remote",
+	           t->tc->kind == PP_TUNNEL_INBOUND ? t->remote : t->target);
+	if (t->verdict.peer_id[0] != '\0')
+		pp_log_str(&l, "peer", t->verdict.peer_id);
+	if (t->verdict.leaf_subject[0] != '\0')
+		pp_log_str(&l, "subject", t->verdict.leaf_subject);
+	pp_log_str(&l, "reason", reason);
+	pp_log_str(&l, "detail", detail);
+	pp_log_end(&l);
+	atomic_fetch_add_explicit(&t->w->stats.refused, 1,
+	                          memory_order_relaxed);
+}
+
+static void
+on_linger_timeout(uv_timer_t *h)
+{
+	tunnel_close(h->data, NULL, NULL, CLOSE_GRACEFUL);
+}
+
+/* A TLS 1.3 client learns of its refusal from our alert on its first read.
+ * Closing at once with its data unread would send a RST that can overtake
+ * the alert, so half-close and discard its bytes for a moment first. */
+static void
+linger_start(struct pp_tunnel *t)
+{
+	t->state = T_LINGER;
+	shutdown(t->acc.fd, SHUT_WR);
+	t->acc.want = UV_READABLE;
+	side_update(&t->acc);
+	uv_timer_start(&t->timer, on_linger_timeout, LINGER_MS, 0);
+}
+
+static void
+linger_read(struct pp_tunnel *t)
+{
+	uint8_t sink[4096];
+	ssize_t n;
+	int budget = PUMP_BUDGET;
+
+	while ((n = recv(t->acc.fd, sink, sizeof(sink), 0)) > 0) {
+		if (--budget == 0)
+			return; /* level-triggered: the rest comes next turn */
+	}
+	if (n < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+}
+
+static void
+handshake_failed(struct pp_tunnel *t, int ssl_err)
+{
+	char detail[384] = "";
+	const char *reason = "handshake_error";
+	uint32_t e = ERR_peek_error();
+	int r = ERR_GET_REASON(e);
+
+	if (t->verdict.reason != PP_ACCEPTED) {
+		reason = pp_refusal_name(t->verdict.reason);
+		snprintf(detail, sizeof(detail), "%s", t->verdict.detail);
+		ERR_clear_error();
+	} else if (e != 0) {
+		if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		    (r == SSL_R_UNSUPPORTED_PROTOCOL ||
+		     r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION))
+			reason = "protocol_version";
+		else if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		         (r == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE))
+			reason = "no_certificate";
+		else if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+		         r >= SSL_AD_REASON_OFFSET)
+			reason = "peer_alert";
+		pp_tls_error_text(detail, sizeof(detail));
+	} else {
+		snprintf(detail, sizeof(detail),
+		         ssl_err == SSL_ERROR_SYSCALL && errno != 0
+		             ? "connection error during handshake"
+		             : "connection closed during handshake");
+	}
+	log_refused(t, reason, detail);
+	/* The peer learns why from the alert already sent; no tunnel line. */
+	if (t->tls == &t->acc)
+		linger_start(t);
+	else
+		tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+}
+
+static void
+on_handshake_timeout(uv_timer_t *h)
+{
+	struct pp_tunnel *t = h->data;
+
+	log_refused(t, "handshake_timeout",
+	            "TLS handshake not finished in time");
+	tunnel_close(t, NULL, NULL, CLOSE_ABORT);
+}
+
+static void on_dialed(void *arg, int fd, int status, const char *why,
+                      const char *peer);
+
+static void
+start_dial(struct pp_tunnel *t)
+{
+	t->state = T_DIAL;
+	t->dial = pp_dial_start(&t->w->loop, t->tc->targets, t->tc->ntargets,
+	                        t->tc->connect_timeout_ms, on_dialed, t);
+	if (t->dial == NULL) {
+		tunnel_close(t, "error", "cannot start connecting",
+		             CLOSE_ABORT);
+		return;
+	}
+	t->handles++;
+}
+
+static void
+handshake_step(struct pp_tunnel *t)
+{
+	struct side *s = t->tls;
+	int r, err;
+
+	s->want = 0;
+	ERR_clear_error();
+	r = SSL_do_handshake(s->ssl);
+	if (r == 1) {
+		uv_timer_stop(&t->timer);
+		s->want = 0;
+		side_update(s);
+		if (t->tc->kind == PP_TUNNEL_INBOUND)
+			start_dial(t);
+		else
+			start_pumping(t);
+		return;
+	}
+	err = SSL_get_error(s->ssl, r);
+	if (err == SSL_ERROR_WANT_READ) {
+		s->want = UV_READABLE;
+	} else if (err == SSL_ERROR_WANT_WRITE) {
+		s->want = UV_WRITABLE;
+	} else {
+		handshake_failed(t, err);
+		return;
+	}
+	side_update(s);
+}
+
+static void
+start_handshake(struct pp_tunnel *t)
+{
+	t->state = T_HANDSHAKE;
+	uv_timer_start(&t->timer, on_handshake_timeout,
+	               t->tc->handshake_timeout_ms, 0);
+	handshake_step(t);
+}
+
+static void
+on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
+{
+	struct pp_tunnel *t = arg;
+
+	t->dial = NULL;
+	snprintf(t->target, sizeof(t->target), "%s", peer);
+	if (t->state == T_CLOSING) {
+		if (fd >= 0)
+			close(fd);
+		tunnel_release(t);
+		return;
+	}
+	t->handles--;
+	if (fd < 0) {
+		tunnel_close(t,
+		             status == UV_ETIMEDOUT ? "connect_timeout"
+		                                    : "connect_failed",
+		             why, CLOSE_GRACEFUL);
+		return;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	t->up.fd = fd;
+	t->up.tcp = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
+	            ss.ss_family != AF_UNIX;
+	if (side_poll_init(t, &t->up) != 0) {
+		tunnel_close(t, "error", "cannot watch upstream socket",
+		             CLOSE_ABORT);
+		return;
+	}
+	if (t->tc->kind == PP_TUNNEL_INBOUND) {
+		start_pumping(t);
+		return;
+	}
+	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->verdict);
+	if (t->up.ssl == NULL ||
+	    (t->tc->server_name != NULL &&
+	     !SSL_set_tlsext_host_name(t->up.ssl, t->tc->server_name))) {
+		tunnel_close(t, "error", "cannot create TLS connection",
+		             CLOSE_ABORT);
+		return;
+	}
+	SSL_set_connect_state(t->up.ssl);
+	t->tls = &t->up;
+	start_handshake(t);
+}
+
+static void
+on_poll(uv_poll_t *h, int status, int events)
+{
+	struct pp_tunnel *t = h->data;
+
+	(void)events;
+	if (status < 0) {
+		tunnel_close(
+		    t, h == &t->acc.poll ? "client_reset" : "target_reset",
+		    uv_strerror(status), CLOSE_ABORT);
+		return;
+	}
+	switch (t->state) {
+	case T_HANDSHAKE:
+		handshake_step(t);
+		break;
+	case T_PUMP:
+		pump(t);
+		break;
+	case T_LINGER:
+		linger_read(t);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A connection id unique in the process and unlikely to repeat across
+ * restarts: the worker's sequence (seeded from the clock) and its id,
+ * mixed. */
+static uint64_t
+conn_id(struct pp_worker *w)
+{
+	uint64_t z = ((uint64_t)w->id << 56) + ++w->conn_seq;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (z ^ (z >> 31));
+}
+
+void
+pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
+                const struct sockaddr *sa, socklen_t salen)
+{
+	struct pp_tunnel *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		close(fd);
+		pp_log_msg(PP_LOG_ERROR, "accept_failed", "out of memory");
+		return;
+	}
+	t->w = w;
+	t->tc = tc;
+	t->conf = pp_config_ref(w->conf);
+	t->id = conn_id(w);
+	t->start_ms = uv_now(&w->loop);
+	t->acc.fd = fd;
+	t->acc.tcp = sa->sa_family != AF_UNIX;
+	t->acc.name = "client";
+	t->up.fd = -1;
+	t->up.name = "target";
+	pp_sockaddr_format(sa, salen, t->remote, sizeof(t->remote));
+	pp_socket_tune(fd, t->acc.tcp);
+
+	t->next = w->tunnels;
+	if (t->next != NULL)
+		t->next->prev = t;
+	w->tunnels = t;
+	w->ntunnels++;
+	atomic_fetch_add_explicit(&w->stats.accepted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->stats.active, 1, memory_order_relaxed);
+
+	uv_timer_init(&w->loop, &t->timer);
+	t->timer.data = t;
+	t->handles = 1;
+	if (side_poll_init(t, &t->acc) != 0) {
+		tunnel_close(t, "error", "cannot watch accepted socket",
+		             CLOSE_ABORT);
+		return;
+	}
+	if (tc->kind == PP_TUNNEL_OUTBOUND) {
+		start_dial(t);
+		return;
+	}
+	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &t->verdict);
+	if (t->acc.ssl == NULL) {
+		tunnel_close(t, "error", "cannot create TLS connection",
+		             CLOSE_ABORT);
+		return;
+	}
+	SSL_set_accept_state(t->acc.ssl);
+	t->tls = &t->acc;
+	start_handshake(t);
+}
+
+void
+pp_tunnel_run_deferred(struct pp_worker *w)
+{
+	struct pp_tunnel *t = w->deferred, *next;
+
+	w->deferred = NULL;
+	for (; t != NULL; t = next) {
+		next = t->dnext;
+		t->dprev = t->dnext = NULL;
+		t->deferred = 0;
+		if (t->state == T_PUMP)
+			pump(t);
+	}
+}
+
+void
+pp_tunnel_abort_all(struct pp_worker *w)
+{
+	struct pp_tunnel *t;
+
+	/* Closing unlinks nothing yet (that happens in the close callbacks),
+	 * so the list is stable while we walk it. */
+	for (t = w->tunnels; t != NULL; t = t->next)
+		tunnel_close(t, "shutdown", "drain deadline reached",
+		             CLOSE_ABORT);
+}

@@ -1,0 +1,234 @@
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum pp_log_level log_min = PP_LOG_INFO;
+static int log_json;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void
+pp_log_configure(enum pp_log_level level, int json)
+{
+	log_min = level;
+	log_json = json;
+}
+
+int
+pp_log_level_parse(const char *s, enum pp_log_level *out)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]);
+	     i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum pp_log_level)i;
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+int
+pp_log_enabled(enum pp_log_level level)
+{
+	return (level >= log_min);
+}
+
+/* Append raw bytes, silently truncating: a log line must never fail. */
+static void
+put(struct pp_logline *l, const char *s, size_t n)
+{
+	size_t room = sizeof(l->buf) - 2 - l->len; /* keep "}\n" */
+
+	if (n > room)
+		n = room;
+	memcpy(l->buf + l->len, s, n);
+	l->len += n;
+}
+
+static void
+puts_(struct pp_logline *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+/* logfmt values need quotes when they hold spaces, quotes or '='. */
+static int
+needs_quotes(const char *v)
+{
+	if (*v == '\0')
+		return (1);
+	for (; *v; v++) {
+		if (*v == ' ' || *v == '"' || *v == '=' || *v == '\\' ||
+		    (unsigned char)*v < 0x20)
+			return (1);
+	}
+	return (0);
+}
+
+static void
+put_escaped(struct pp_logline *l, const char *v)
+{
+	char esc[8];
+
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			put(l, esc, 2);
+		} else if (c < 0x20) {
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			put(l, esc, strlen(esc));
+		} else {
+			put(l, (const char *)&c, 1);
+		}
+	}
+}
+
+static void
+put_key(struct pp_logline *l, const char *key)
+{
+	if (log_json) {
+		puts_(l, ",\"");
+		puts_(l, key);
+		puts_(l, "\":");
+	} else {
+		puts_(l, " ");
+		puts_(l, key);
+		puts_(l, "=");
+	}
+}
+
+void
+pp_log_begin(struct pp_logline *l, enum pp_log_level level, const char *event)
+{
+	struct timeval tv;
+	struct tm tm;
+	char ts[40];
+
+	l->len = 0;
+	l->enabled = pp_log_enabled(level);
+	if (!l->enabled)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+	if (log_json) {
+		puts_(l, "{\"time\":\"");
+		puts_(l, ts);
+		puts_(l, "\",\"level\":\"");
+		puts_(l, level_names[level]);
+		puts_(l, "\",\"event\":\"");
+		puts_(l, event);
+		puts_(l, "\"");
+	} else {
+		puts_(l, "time=");
+		puts_(l, ts);
+		puts_(l, " level=");
+		puts_(l, level_names[level]);
+		puts_(l, " event=");
+		puts_(l, event);
+	}
+}
+
+void
+pp_log_str(struct pp_logline *l, const char *key, const char *value)
+{
+	if (!l->enabled)
+		return;
+	if (value == NULL)
+		value = "-";
+	put_key(l, key);
+	if (log_json || needs_quotes(value)) {
+		puts_(l, "\"");
+		put_escaped(l, value);
+		puts_(l, "\"");
+	} else {
+		puts_(l, value);
+	}
+}
+
+void
+pp_log_u64(struct pp_logline *l, const char *key, uint64_t value)
+{
+	char num[24];
+
+	if (!l->enabled)
+		return;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)value);
+	put_key(l, key);
+	puts_(l, num);
+}
+
+void
+pp_log_secs(struct pp_logline *l, const char *key, uint64_t ms)
+{
+	char num[32];
+
+	if (!l->enabled)
+		return;
+	if (log_json)
+		snprintf(num, sizeof(num), "%llu.%03llu",
+		         (unsigned long long)(ms / 1000),
+		         (unsigned long long)(ms % 1000));
+	else
+		snprintf(num, sizeof(num), "%llu.%03llus",
+		         (unsigned long long)(ms / 1000),
+		         (unsigned long long)(ms % 1000));
+	put_key(l, key);
+	puts_(l, num);
+}
+
+void
+pp_log_fmt(struct pp_logline *l, const char *key, const char *fmt, ...)
+{
+	char val[PP_LOG_LINE_MAX];
+	va_list ap;
+
+	if (!l->enabled)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	pp_log_str(l, key, val);
+}
+
+void
+pp_log_end(struct pp_logline *l)
+{
+	ssize_t r;
+
+	if (!l->enabled)
+		return;
+	if (log_json)
+		l->buf[l->len++] = '}';
+	l->buf[l->len++] = '\n';
+	/* One write per line: atomic for lines under PIPE_BUF. */
+	do {
+		r = write(STDERR_FILENO, l->buf, l->len);
+	} while (r < 0 && errno == EINTR);
+}
+
+void
+pp_log_msg(enum pp_log_level level, const char *event, const char *fmt, ...)
+{
+	struct pp_logline l;
+	char val[PP_LOG_LINE_MAX];
+	va_list ap;
+
+	pp_log_begin(&l, level, event);
+	if (!l.enabled)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	pp_log_str(&l, "msg", val);
+	pp_log_end(&l);
+}
