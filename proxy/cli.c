@@ -239,35 +239,40 @@ set_duration(uint64_t *dst, const char *cmd, int opt, const char *val)
 static int
 parse_targets(struct pp_tunnel_conf *t, const char *cmd, const char *val)
 {
-	char *copy, *tok, *save = NULL;
-	char err[160];
-	int rc = 0;
+	const char *p = val;
+	char tok[PP_HOST_MAX + 16], err[160];
 
 	if (t->ntargets > 0)
 		return (usage_error(cmd, "--target given twice"));
-	if ((copy = strdup(val)) == NULL)
-		return (PP_EXIT_RUNTIME);
-	for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == 0;
-	     tok = strtok_r(NULL, ",", &save)) {
-		struct pp_addr *n =
-		    realloc(t->targets, (t->ntargets + 1) * sizeof(*n));
-		if (n == NULL) {
-			rc = PP_EXIT_RUNTIME;
-			break;
-		}
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		struct pp_addr *n;
+
+		if (len == 0)
+			return (usage_error(
+			    cmd, "--target \"%s\": empty entry in the list",
+			    val));
+		if (len >= sizeof(tok))
+			return (usage_error(cmd, "--target: entry too long"));
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		if ((n = realloc(t->targets, (t->ntargets + 1) * sizeof(*n))) ==
+		    NULL)
+			return (PP_EXIT_RUNTIME);
 		t->targets = n;
 		if (pp_addr_parse(tok, &t->targets[t->ntargets], err,
 		                  sizeof(err)) != 0)
-			rc = usage_error(cmd, "--target \"%s\": %s", tok, err);
-		else
-			t->ntargets++;
+			return (
+			    usage_error(cmd, "--target \"%s\": %s", tok, err));
+		t->ntargets++;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
 	}
-	free(copy);
-	if (rc == 0 && t->ntargets == 0)
-		rc = usage_error(cmd, "--target is empty");
-	if (rc == 0 && t->kind == PP_TUNNEL_INBOUND && t->ntargets > 1)
-		rc = usage_error(cmd, "--target takes one ADDR for inbound");
-	return (rc);
+	if (t->kind == PP_TUNNEL_INBOUND && t->ntargets > 1)
+		return (
+		    usage_error(cmd, "--target takes one ADDR for inbound"));
+	return (0);
 }
 
 static int

@@ -501,7 +501,7 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_str(&l, "remote",
 	           t->tc->kind == PP_TUNNEL_INBOUND ? t->remote : t->target);
 	if (t->verdict.peer_id[0] != '\0')
-		pp_log_str(&l, "peer", t->verdict.peer_id);
+		pp_log_str(&l, "claimed_peer", t->verdict.peer_id);
 	if (t->verdict.leaf_subject[0] != '\0')
 		pp_log_str(&l, "subject", t->verdict.leaf_subject);
 	pp_log_str(&l, "reason", reason);

@@ -61,6 +61,35 @@ pp_strv_push(char ***v, size_t *n, const char *s)
 	return (0);
 }
 
+/* Peer ids the user names must be able to match: in the Swaptacular mode
+ * (known only once the anchor is read) they are node ids. */
+static int
+check_peer_ids(const struct pp_tunnel_conf *t, char *why, size_t len)
+{
+	int swpt = pp_trust_mode(t->trust) == PP_IDENTITY_SWAPTACULAR;
+
+	for (size_t i = 0; i < t->allow.npeers; i++) {
+		const char *id = t->allow.peers[i];
+		if (swpt ? !pp_identity_node_id_valid(id) : id[0] == '\0') {
+			snprintf(
+			    why, len,
+			    "--allow-peer (allow_peers) \"%s\": not a node id (8 or 32 "
+			    "lowercase hex digits)",
+			    id);
+			return (-1);
+		}
+	}
+	if (t->peer != NULL && swpt && !pp_identity_node_id_valid(t->peer)) {
+		snprintf(
+		    why, len,
+		    "--peer (peer) \"%s\": not a node id (8 or 32 lowercase "
+		    "hex digits)",
+		    t->peer);
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 {
@@ -83,6 +112,8 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 	char why[512];
 
 	if ((t->trust = pp_trust_new(&tp, why, sizeof(why))) == NULL)
+		goto err;
+	if (check_peer_ids(t, why, sizeof(why)) != 0)
 		goto err;
 	p.trust = t->trust;
 	if ((t->ctx = pp_tls_ctx_new(&p, why, sizeof(why))) == NULL)
