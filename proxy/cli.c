@@ -226,6 +226,16 @@ set_string(char **dst, const char *cmd, int opt, const char *val)
 	return (0);
 }
 
+/* Append a repeatable flag's value to its list. */
+static int
+push(char ***v, size_t *n, const char *cmd, int opt, const char *val)
+{
+	if (val[0] == '\0')
+		return (
+		    usage_error(cmd, "--%s must not be empty", opt_name(opt)));
+	return (pp_strv_push(v, n, val) == 0 ? 0 : PP_EXIT_RUNTIME);
+}
+
 static int
 set_duration(uint64_t *dst, const char *cmd, int opt, const char *val)
 {
@@ -343,13 +353,13 @@ apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
 	case OPT_SERVER_NAME:
 		return (set_string(&t->server_name, cmd, opt, val));
 	case OPT_ALLOW_PEER:
-		return (pp_strv_push(&t->allow.peers, &t->allow.npeers, val));
+		return (push(&t->allow.peers, &t->allow.npeers, cmd, opt, val));
 	case OPT_ALLOW_CN:
-		return (pp_strv_push(&t->allow.cns, &t->allow.ncns, val));
+		return (push(&t->allow.cns, &t->allow.ncns, cmd, opt, val));
 	case OPT_ALLOW_DNS:
-		return (pp_strv_push(&t->allow.dns, &t->allow.ndns, val));
+		return (push(&t->allow.dns, &t->allow.ndns, cmd, opt, val));
 	case OPT_ALLOW_URI:
-		return (pp_strv_push(&t->allow.uris, &t->allow.nuris, val));
+		return (push(&t->allow.uris, &t->allow.nuris, cmd, opt, val));
 	case OPT_IDENTITY:
 		return (parse_identity(&t->identity, cmd, val));
 	case OPT_TLS_MIN:

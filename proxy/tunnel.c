@@ -689,7 +689,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	}
 	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->verdict);
 	if (t->up.ssl == NULL ||
-	    (t->tc->server_name != NULL &&
+	    (t->tc->server_name != NULL && !pp_addr_is_ip(t->tc->server_name) &&
 	     !SSL_set_tlsext_host_name(t->up.ssl, t->tc->server_name))) {
 		tunnel_close(t, "error", "cannot create TLS connection",
 		             CLOSE_ABORT);

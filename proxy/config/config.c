@@ -71,11 +71,11 @@ check_peer_ids(const struct pp_tunnel_conf *t, char *why, size_t len)
 	for (size_t i = 0; i < t->allow.npeers; i++) {
 		const char *id = t->allow.peers[i];
 		if (swpt ? !pp_identity_node_id_valid(id) : id[0] == '\0') {
-			snprintf(
-			    why, len,
-			    "--allow-peer (allow_peers) \"%s\": not a node id (8 or 32 "
-			    "lowercase hex digits)",
-			    id);
+			snprintf(why, len,
+			         "--allow-peer (allow_peers) \"%s\": not a "
+			         "node id (8 or 32 "
+			         "lowercase hex digits)",
+			         id);
 			return (-1);
 		}
 	}

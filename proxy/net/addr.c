@@ -195,3 +195,12 @@ pp_sockaddr_format(const struct sockaddr *sa, socklen_t salen, char *buf,
 		snprintf(buf, len, "?");
 	}
 }
+
+int
+pp_addr_is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	return (inet_pton(AF_INET, s, buf) == 1 ||
+	        inet_pton(AF_INET6, s, buf) == 1);
+}

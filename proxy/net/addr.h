@@ -39,4 +39,8 @@ int pp_addr_literal(const struct pp_addr *a, struct sockaddr_storage *ss,
 void pp_sockaddr_format(const struct sockaddr *sa, socklen_t salen, char *buf,
                         size_t len);
 
+/* pp_addr_is_ip(s): non-zero if ${s} is an IPv4 or IPv6 literal (never
+ * sent as a TLS server name). */
+int pp_addr_is_ip(const char *s);
+
 #endif

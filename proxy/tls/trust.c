@@ -1,5 +1,6 @@
 #include "tls/trust.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,9 +148,10 @@ pp_trust_new(const struct pp_trust_params *p, char *err, size_t errlen)
 	    strv_copy(&t->allow.uris, &t->allow.nuris, a->uris, a->nuris))
 		goto oom;
 	t->required_peer = strdup_or_null(p->required_peer);
-	t->hostname = strdup_or_null(p->hostname);
+	/* An empty name would match nothing: treat it as no name. */
+	t->hostname = p->hostname && *p->hostname ? strdup(p->hostname) : NULL;
 	if ((p->required_peer && !t->required_peer) ||
-	    (p->hostname && !t->hostname))
+	    (p->hostname && *p->hostname && !t->hostname))
 		goto oom;
 	t->gate = p->gate;
 	t->gate_arg = p->gate_arg;
@@ -399,6 +401,21 @@ print_path(FILE *f, STACK_OF(X509) * chain)
 	}
 }
 
+/* Expect ${name} in the peer's certificate: an IP literal among its IP
+ * SANs, anything else among its DNS names. */
+static int
+set_expected_name(X509_STORE_CTX *ctx, const char *name)
+{
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+	unsigned char ip[16];
+
+	if (inet_pton(AF_INET, name, ip) == 1 ||
+	    inet_pton(AF_INET6, name, ip) == 1)
+		return (X509_VERIFY_PARAM_set1_ip_asc(param, name) ? 0 : -1);
+	return (X509_VERIFY_PARAM_set1_host(param, name, strlen(name)) ? 0
+	                                                               : -1);
+}
+
 static int
 refuse(struct pp_verdict *v, enum pp_refusal r)
 {
@@ -440,9 +457,7 @@ pp_trust_check_print(const struct pp_trust *t, X509 *leaf,
 	    !X509_STORE_CTX_init(ctx, t->store, leaf, untrusted))
 		goto oom;
 	X509_STORE_CTX_set_purpose(ctx, t->purpose);
-	if (t->hostname != NULL &&
-	    !X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx),
-	                                 t->hostname, strlen(t->hostname)))
+	if (t->hostname != NULL && set_expected_name(ctx, t->hostname) != 0)
 		goto oom;
 	if (X509_verify_cert(ctx) != 1) {
 		enum pp_refusal r =

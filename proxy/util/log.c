@@ -38,16 +38,22 @@ pp_log_enabled(enum pp_log_level level)
 	return (level >= log_min);
 }
 
-/* Append raw bytes, silently truncating: a log line must never fail. */
-static void
+/* Room kept at the end of every line for closing a quoted value, the JSON
+ * object and the newline, so a truncated line stays well-formed. */
+#define LINE_RESERVE 4
+
+/* Append ${n} bytes whole, or nothing if they do not fit: a log line must
+ * never fail, and must never end inside an escape. */
+static int
 put(struct pp_logline *l, const char *s, size_t n)
 {
-	size_t room = sizeof(l->buf) - 2 - l->len; /* keep "}\n" */
-
-	if (n > room)
-		n = room;
+	if (n > sizeof(l->buf) - LINE_RESERVE - l->len) {
+		l->full = 1;
+		return (-1);
+	}
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
+	return (0);
 }
 
 static void
@@ -56,7 +62,31 @@ puts_(struct pp_logline *l, const char *s)
 	put(l, s, strlen(s));
 }
 
-/* logfmt values need quotes when they hold spaces, quotes or '='. */
+/* Length of the valid UTF-8 sequence at ${p}, or 0 if it is not one. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	size_t n;
+
+	if (p[0] < 0x80)
+		return (1);
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return (0);
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+	}
+	return (n);
+}
+
+/* logfmt values need quotes when they hold spaces, quotes, '=' or bytes
+ * outside printable ASCII. */
 static int
 needs_quotes(const char *v)
 {
@@ -64,28 +94,35 @@ needs_quotes(const char *v)
 		return (1);
 	for (; *v; v++) {
 		if (*v == ' ' || *v == '"' || *v == '=' || *v == '\\' ||
-		    (unsigned char)*v < 0x20)
+		    (unsigned char)*v < 0x20 || (unsigned char)*v >= 0x7f)
 			return (1);
 	}
 	return (0);
 }
 
+/* Append ${v} escaped for a quoted value: valid UTF-8 passes, control
+ * characters and invalid bytes become \u00XX, so the line is valid JSON
+ * and unambiguous logfmt whatever a peer put in its certificate. */
 static void
 put_escaped(struct pp_logline *l, const char *v)
 {
+	const unsigned char *p = (const unsigned char *)v;
 	char esc[8];
+	size_t n;
 
-	for (; *v; v++) {
-		unsigned char c = (unsigned char)*v;
-		if (c == '"' || c == '\\') {
+	while (*p != '\0' && !l->full) {
+		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
-			esc[1] = (char)c;
+			esc[1] = (char)*p;
 			put(l, esc, 2);
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			put(l, esc, strlen(esc));
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f || (n = utf8_len(p)) == 0) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			put(l, esc, 6);
+			p++;
 		} else {
-			put(l, (const char *)&c, 1);
+			put(l, (const char *)p, n);
+			p += n;
 		}
 	}
 }
@@ -93,6 +130,12 @@ put_escaped(struct pp_logline *l, const char *v)
 static void
 put_key(struct pp_logline *l, const char *key)
 {
+	/* Keys and values go in whole or not at all once the line is full. */
+	if (l->full ||
+	    sizeof(l->buf) - LINE_RESERVE - l->len < strlen(key) + 8) {
+		l->full = 1;
+		return;
+	}
 	if (log_json) {
 		puts_(l, ",\"");
 		puts_(l, key);
@@ -112,6 +155,7 @@ pp_log_begin(struct pp_logline *l, enum pp_log_level level, const char *event)
 	char ts[40];
 
 	l->len = 0;
+	l->full = 0;
 	l->enabled = pp_log_enabled(level);
 	if (!l->enabled)
 		return;
@@ -146,10 +190,13 @@ pp_log_str(struct pp_logline *l, const char *key, const char *value)
 	if (value == NULL)
 		value = "-";
 	put_key(l, key);
+	if (l->full)
+		return;
 	if (log_json || needs_quotes(value)) {
 		puts_(l, "\"");
 		put_escaped(l, value);
-		puts_(l, "\"");
+		/* The reserve guarantees room for the closing quote. */
+		l->buf[l->len++] = '"';
 	} else {
 		puts_(l, value);
 	}
@@ -164,6 +211,8 @@ pp_log_u64(struct pp_logline *l, const char *key, uint64_t value)
 		return;
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)value);
 	put_key(l, key);
+	if (l->full)
+		return;
 	puts_(l, num);
 }
 
@@ -183,6 +232,8 @@ pp_log_secs(struct pp_logline *l, const char *key, uint64_t ms)
 		         (unsigned long long)(ms / 1000),
 		         (unsigned long long)(ms % 1000));
 	put_key(l, key);
+	if (l->full)
+		return;
 	puts_(l, num);
 }
 

@@ -23,6 +23,7 @@ struct pp_logline {
 	char buf[PP_LOG_LINE_MAX];
 	size_t len;
 	int enabled;
+	int full; /* out of room: later fields are dropped */
 };
 
 /* pp_log_configure(level, json): log events at ${level} and above, as JSON

@@ -1,0 +1,435 @@
+/*
+ * TLS contexts built from the generated PKI, and a few in-process
+ * handshakes over a socketpair to see the verification callback decide
+ * with the real library (BoringSSL) in between.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "support.h"
+#include "tls/context.h"
+#include "tls/trust.h"
+
+static struct t_node nodes[3];
+
+static void
+load_nodes(void)
+{
+	t_nodes(nodes, 3);
+}
+
+TestSuite(context, .init = load_nodes);
+
+/* nodes[n].dir/rel, in one of a few static buffers. */
+static const char *
+nd(int slot, int n, const char *rel)
+{
+	static char bufs[6][1200];
+
+	return (t_path(bufs[slot], sizeof(bufs[slot]), nodes[n].dir, rel));
+}
+
+/* nodes[n].dir/peers/<nodes[peer].id>/file */
+static const char *
+peer_file(int slot, int n, int peer, const char *file)
+{
+	static char bufs[4][1400];
+
+	snprintf(bufs[slot], sizeof(bufs[slot]), "%s/peers/%s/%s", nodes[n].dir,
+	         nodes[peer].id, file);
+	return (bufs[slot]);
+}
+
+static struct pp_trust *
+trust(const char *ca, int verify_server, const char *required_peer)
+{
+	struct pp_trust_params p = {.ca_file = ca,
+	                            .mode = PP_IDENTITY_AUTO,
+	                            .verify_server = verify_server,
+	                            .required_peer = required_peer};
+	char err[512] = "";
+	struct pp_trust *t = pp_trust_new(&p, err, sizeof(err));
+
+	cr_assert_not_null(t, "pp_trust_new: %s", err);
+	return (t);
+}
+
+static SSL_CTX *
+ctx_ok(const struct pp_tls_params *p)
+{
+	char err[512] = "";
+	SSL_CTX *ctx = pp_tls_ctx_new(p, err, sizeof(err));
+
+	cr_assert_not_null(ctx, "pp_tls_ctx_new: %s", err);
+	return (ctx);
+}
+
+static void
+ctx_fails(const struct pp_tls_params *p, const char *mention1,
+          const char *mention2)
+{
+	char err[512] = "";
+	SSL_CTX *ctx = pp_tls_ctx_new(p, err, sizeof(err));
+
+	cr_assert_null(ctx, "must fail");
+	cr_assert(t_contains(err, mention1), "\"%s\" lacks \"%s\"", err,
+	          mention1);
+	if (mention2 != NULL)
+		cr_assert(t_contains(err, mention2), "\"%s\" lacks \"%s\"", err,
+		          mention2);
+	cr_assert_eq(ERR_peek_error(), 0, "the TLS error queue is left clean");
+}
+
+/* node0, accepting. */
+static struct pp_tls_params
+node0_server(struct pp_trust *t)
+{
+	struct pp_tls_params p = {.cert_file = nd(0, 0, "server.crt"),
+	                          .key_file = nd(1, 0, "server.key"),
+	                          .min_version = TLS1_3_VERSION,
+	                          .server = 1,
+	                          .trust = t};
+	return (p);
+}
+
+/* node1, connecting to node0: its leaf plus the cross certificate node0
+ * signed for it. */
+static struct pp_tls_params
+node1_client(struct pp_trust *t)
+{
+	struct pp_tls_params p = {.cert_file = nd(2, 1, "server.crt"),
+	                          .chain_file =
+	                              peer_file(0, 1, 0, "sub-ca.crt"),
+	                          .key_file = nd(3, 1, "server.key"),
+	                          .min_version = TLS1_3_VERSION,
+	                          .server = 0,
+	                          .trust = t};
+	return (p);
+}
+
+Test(context, server_context_with_matching_key)
+{
+	struct pp_trust *t = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_tls_params p = node0_server(t);
+	SSL_CTX *ctx = ctx_ok(&p);
+	long long not_after = pp_tls_leaf_not_after(ctx);
+	long long now = (long long)time(NULL);
+
+	/* pki nodes: server certificates for 365 days from now. */
+	cr_assert_gt(not_after, now + 360LL * 86400, "%lld", not_after);
+	cr_assert_lt(not_after, now + 370LL * 86400, "%lld", not_after);
+	cr_assert_geq(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+	SSL_CTX_free(ctx);
+	pp_trust_free(t);
+}
+
+Test(context, client_context_with_chain)
+{
+	struct pp_trust *t =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
+	struct pp_tls_params p = node1_client(t);
+	SSL_CTX *ctx = ctx_ok(&p);
+	STACK_OF(X509) *chain = NULL;
+
+	cr_assert_eq(SSL_CTX_get0_chain_certs(ctx, &chain), 1);
+	cr_assert_eq(sk_X509_num(chain), 1, "the cross certificate is sent");
+	SSL_CTX_free(ctx);
+	pp_trust_free(t);
+}
+
+Test(context, tls12_minimum)
+{
+	struct pp_trust *t = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_tls_params p = node0_server(t);
+	SSL_CTX *ctx;
+
+	p.min_version = TLS1_2_VERSION;
+	ctx = ctx_ok(&p);
+	cr_assert_eq(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+	SSL_CTX_free(ctx);
+	pp_trust_free(t);
+}
+
+Test(context, mismatched_key)
+{
+	struct pp_trust *t = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_tls_params p = node0_server(t);
+
+	p.key_file = nd(1, 1, "server.key"); /* node1's key, node0's cert */
+	ctx_fails(&p, "does not match", p.key_file);
+	pp_trust_free(t);
+}
+
+Test(context, missing_files_are_named)
+{
+	struct pp_trust *t = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_tls_params p = node0_server(t);
+
+	p.cert_file = nd(0, 0, "no-such.crt");
+	ctx_fails(&p, p.cert_file, NULL);
+	p = node0_server(t);
+	p.key_file = nd(1, 0, "no-such.key");
+	ctx_fails(&p, p.key_file, NULL);
+	p = node0_server(t);
+	p.chain_file = nd(2, 0, "no-such-chain.crt");
+	ctx_fails(&p, p.chain_file, NULL);
+	pp_trust_free(t);
+}
+
+Test(context, wrong_kind_of_file)
+{
+	struct pp_trust *t = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_tls_params p = node0_server(t);
+
+	p.cert_file = nd(0, 0, "server.key"); /* no certificate in it */
+	ctx_fails(&p, p.cert_file, NULL);
+	p = node0_server(t);
+	p.key_file = nd(1, 0, "server.crt"); /* no key in it */
+	ctx_fails(&p, p.key_file, NULL);
+	pp_trust_free(t);
+}
+
+Test(context, generic_server_context)
+{
+	char ca[1024], crt[1024], key[1024];
+	struct pp_trust *t =
+	    trust(t_pki_path(ca, sizeof(ca), "generic/ca.crt"), 0, NULL);
+	struct pp_tls_params p = {
+	    .cert_file = t_pki_path(crt, sizeof(crt), "generic/server.crt"),
+	    .key_file = t_pki_path(key, sizeof(key), "generic/server.key"),
+	    .min_version = TLS1_2_VERSION,
+	    .server = 1,
+	    .trust = t};
+	SSL_CTX *ctx = ctx_ok(&p);
+
+	SSL_CTX_free(ctx);
+	t_pki_path(key, sizeof(key), "generic/client.key");
+	ctx_fails(&p, "does not match", NULL);
+	pp_trust_free(t);
+}
+
+/* ---- in-process handshakes ------------------------------------------ */
+
+struct side {
+	SSL *ssl;
+	struct pp_verdict v;
+	int done, failed;
+};
+
+static void
+nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	cr_assert(fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0);
+}
+
+/* Advance ${s}'s handshake by one step. */
+static void
+step(struct side *s)
+{
+	int r, e;
+
+	if (s->done || s->failed)
+		return;
+	r = SSL_do_handshake(s->ssl);
+	if (r == 1) {
+		s->done = 1;
+		return;
+	}
+	e = SSL_get_error(s->ssl, r);
+	if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+		s->failed = 1;
+	ERR_clear_error();
+}
+
+/* Run a handshake between ${server_ctx} and ${client_ctx} over a
+ * socketpair; fd[0] is the server's, fd[1] the client's. */
+static void
+handshake(SSL_CTX *server_ctx, SSL_CTX *client_ctx, struct side *srv,
+          struct side *cli, int fd[2])
+{
+	memset(srv, 0, sizeof(*srv));
+	memset(cli, 0, sizeof(*cli));
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0, "%s",
+	             strerror(errno));
+	nonblocking(fd[0]);
+	nonblocking(fd[1]);
+	srv->ssl = pp_tls_ssl_new(server_ctx, fd[0], &srv->v);
+	cli->ssl = pp_tls_ssl_new(client_ctx, fd[1], &cli->v);
+	cr_assert_not_null(srv->ssl);
+	cr_assert_not_null(cli->ssl);
+	SSL_set_accept_state(srv->ssl);
+	SSL_set_connect_state(cli->ssl);
+	for (int i = 0; i < 100 && !(srv->done && cli->done); i++) {
+		step(cli);
+		step(srv);
+		if (srv->failed || cli->failed) {
+			/* Let the other side see the alert. */
+			step(cli);
+			step(srv);
+			break;
+		}
+	}
+}
+
+static void
+finish(struct side *srv, struct side *cli, int fd[2])
+{
+	SSL_free(srv->ssl);
+	SSL_free(cli->ssl);
+	close(fd[0]);
+	close(fd[1]);
+}
+
+/* Read from ${s} until data or a final error; return the byte count, or
+ * -1 on a TLS error (such as a received alert). */
+static int
+read_some(struct side *s, char *buf, int len)
+{
+	for (int i = 0; i < 100; i++) {
+		int r = SSL_read(s->ssl, buf, len);
+		int e;
+
+		if (r > 0)
+			return (r);
+		e = SSL_get_error(s->ssl, r);
+		ERR_clear_error();
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return (-1);
+		usleep(1000);
+	}
+	return (0);
+}
+
+Test(context, handshake_node1_to_node0)
+{
+	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_trust *ct =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
+	struct pp_tls_params sp = node0_server(st), cp = node1_client(ct);
+	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
+	struct side srv, cli;
+	char buf[64];
+	int fd[2];
+
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.done && cli.done,
+	          "handshake did not complete: server %s (%s), client %s "
+	          "(%s)",
+	          pp_refusal_name(srv.v.reason), srv.v.detail,
+	          pp_refusal_name(cli.v.reason), cli.v.detail);
+	cr_assert_eq(SSL_version(srv.ssl), TLS1_3_VERSION);
+	cr_assert_eq(srv.v.reason, PP_ACCEPTED);
+	cr_assert_str_eq(srv.v.peer_id, nodes[1].id, "server sees node1");
+	cr_assert_eq(cli.v.reason, PP_ACCEPTED);
+	cr_assert_str_eq(cli.v.peer_id, nodes[0].id, "client sees node0");
+
+	cr_assert_eq(SSL_write(cli.ssl, "ping", 4), 4);
+	cr_assert_eq(read_some(&srv, buf, sizeof(buf)), 4);
+	cr_assert(memcmp(buf, "ping", 4) == 0);
+	cr_assert_eq(SSL_write(srv.ssl, "pong", 4), 4);
+	cr_assert_eq(read_some(&cli, buf, sizeof(buf)), 4);
+	cr_assert(memcmp(buf, "pong", 4) == 0);
+
+	finish(&srv, &cli, fd);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
+}
+
+/* A forged client (dup-serial: passes the name constraint, fails the
+ * identity rule).  In TLS 1.3 the client finishes first and learns of the
+ * refusal from an alert on its first read (pki.md pitfall 6). */
+Test(context, handshake_refuses_a_forged_client)
+{
+	char chain[1024], key[1024];
+	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_trust *ct =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
+	struct pp_tls_params sp = node0_server(st),
+	                     cp = {.cert_file = t_pki_path(
+	                               chain, sizeof(chain),
+	                               "nodes/forged/dup-serial/chain.pem"),
+	                           .key_file = t_pki_path(
+	                               key, sizeof(key),
+	                               "nodes/forged/dup-serial/key.pem"),
+	                           .min_version = TLS1_3_VERSION,
+	                           .trust = ct};
+	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
+	struct side srv, cli;
+	char buf[64];
+	int fd[2];
+
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.failed, "the server must refuse");
+	cr_assert_str_eq(pp_refusal_name(srv.v.reason), "bad_identity", "%s",
+	                 srv.v.detail);
+	cr_assert_str_eq(srv.v.peer_id, "", "two serialNumbers: no peer id");
+	if (!cli.failed)
+		cr_assert_eq(read_some(&cli, buf, sizeof(buf)), -1,
+		             "the client must learn of the refusal");
+	finish(&srv, &cli, fd);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
+}
+
+/* The outbound side refuses a server that is not the required peer:
+ * node1 expects node2 but reaches node0. */
+Test(context, handshake_refuses_the_wrong_server)
+{
+	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_trust *ct =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[2].id);
+	struct pp_tls_params sp = node0_server(st), cp = node1_client(ct);
+	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
+	struct side srv, cli;
+	int fd[2];
+
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(cli.failed, "the client must refuse");
+	cr_assert_str_eq(pp_refusal_name(cli.v.reason), "peer_not_allowed",
+	                 "%s", cli.v.detail);
+	cr_assert_not(srv.done, "the server must not complete");
+	finish(&srv, &cli, fd);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
+}
+
+/* A server context demands a client certificate. */
+Test(context, handshake_requires_a_client_certificate)
+{
+	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_tls_params sp = node0_server(st);
+	SSL_CTX *sctx = ctx_ok(&sp), *cctx = SSL_CTX_new(TLS_method());
+	struct side srv, cli;
+	char buf[16];
+	int fd[2];
+
+	cr_assert_not_null(cctx);
+	SSL_CTX_set_custom_verify(cctx, SSL_VERIFY_NONE, NULL);
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.failed, "no client certificate: the server refuses");
+	if (!cli.failed)
+		cr_assert_eq(read_some(&cli, buf, sizeof(buf)), -1);
+	finish(&srv, &cli, fd);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+}
