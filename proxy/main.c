@@ -18,13 +18,17 @@
 #ifndef PEERPROXY_BORINGSSL_DESC
 #define PEERPROXY_BORINGSSL_DESC "BoringSSL"
 #endif
+#ifndef PEERPROXY_BORINGSSL_FLAVOR
+#define PEERPROXY_BORINGSSL_FLAVOR "custom"
+#endif
 
 static int
 cmd_version(void)
 {
 	printf("peerproxy %s\n", PEERPROXY_VERSION);
-	printf("tls library: %s (%s)\n", PEERPROXY_BORINGSSL_DESC,
-	       OpenSSL_version(OPENSSL_VERSION));
+	/* "source", "system" or "custom": scripts and tests read this. */
+	printf("boringssl: %s (%s; %s)\n", PEERPROXY_BORINGSSL_FLAVOR,
+	       PEERPROXY_BORINGSSL_DESC, OpenSSL_version(OPENSSL_VERSION));
 	printf("libuv: %s\n", uv_version_string());
 	return (PP_EXIT_OK);
 }

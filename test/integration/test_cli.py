@@ -2,7 +2,9 @@
 or bad configuration exits 2 before binding anything, with a message naming
 the offending flag or file."""
 
+import os
 import re
+import subprocess
 import socket
 
 import pytest
@@ -40,6 +42,26 @@ def test_version_exits_0():
     rc, out, err = run_cli(["version"])
     _assert_exit(rc, out, err, 0)
     assert re.search(r"\d+\.\d+", out), "version output has no version number: %r" % out
+
+
+def test_version_names_the_boringssl_build():
+    """The BoringSSL flavour is the one the build asked for: by default the
+    static source build with assembly (test/run exports what it configured),
+    and a static build depends on no TLS shared object."""
+    expected = os.environ.get("PEERPROXY_EXPECT_BORINGSSL", "source")
+    rc, out, err = run_cli(["version"])
+    _assert_exit(rc, out, err, 0)
+    m = re.search(r"^boringssl: (\w+) \((.*)\)$", out, re.M)
+    assert m, "version output names no BoringSSL build: %r" % out
+    assert m.group(1) == expected, out
+    assert "BoringSSL" in m.group(2), out
+    ldd = subprocess.run(["ldd", harness.PROXY_BIN], capture_output=True, text=True).stdout
+    has_shared = re.search(r"lib(ssl|crypto)\.so", ldd) is not None
+    if expected == "source":
+        assert "with assembly" in m.group(2), out
+        assert not has_shared, ldd
+    elif expected == "system":
+        assert "/android/libssl.so" in ldd, ldd
 
 
 @pytest.mark.parametrize("args,names", [
