@@ -31,6 +31,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_DRAIN_TIMEOUT,
 	OPT_WORKERS,
+	OPT_SESSION_RESUMPTION,
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
 	OPT_HELP,
@@ -77,7 +78,9 @@ static const char inbound_usage[] =
     "never)\n"
     "  --drain-timeout DUR    on SIGTERM, wait this long for open tunnels "
     "(30s)\n"
-    "  --workers N|auto       worker threads (default auto: one per CPU)\n";
+    "  --workers N|auto       worker threads (default auto: one per CPU)\n"
+    "  --session-resumption on|off  issue TLS session tickets (default on;\n"
+    "                         resumed sessions are verified again)\n";
 
 static const char outbound_usage[] =
     "usage: peerproxy outbound --listen ADDR --target HOST:PORT[,HOST:PORT...] "
@@ -102,6 +105,9 @@ static const char outbound_usage[] =
     "                         cross certificate the peer signed for us, "
     "sub-ca.crt)\n"
     "  --peer ID              the server leaf's serialNumber must be ID\n"
+    "  --session-resumption on|off  resume TLS sessions per target (default "
+    "on;\n"
+    "                         resumed sessions are verified again)\n"
     "  --server-name NAME     send SNI NAME and require it in the server's "
     "certificate\n"
     "  (other flags as for inbound)\n";
@@ -163,6 +169,7 @@ static const struct option tunnel_opts[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"session-resumption", required_argument, NULL, OPT_SESSION_RESUMPTION},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"help", no_argument, NULL, OPT_HELP},
@@ -381,6 +388,13 @@ apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
 		return (set_duration(&c->drain_timeout_ms, cmd, opt, val));
 	case OPT_WORKERS:
 		return (parse_workers(c, cmd, val));
+	case OPT_SESSION_RESUMPTION:
+		if (strcmp(val, "on") == 0 || strcmp(val, "off") == 0) {
+			t->session_resumption = strcmp(val, "on") == 0;
+			return (0);
+		}
+		return (usage_error(
+		    cmd, "--session-resumption: \"%s\" is not on or off", val));
 	case OPT_LOG_LEVEL:
 		if (pp_log_level_parse(val, &c->log_level) != 0)
 			return (usage_error(

@@ -1,6 +1,7 @@
 #include "tunnel.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "net/dial.h"
 #include "runtime/worker.h"
 #include "tls/context.h"
+#include "tls/session_cache.h"
 #include "util/log.h"
 
 /* Records moved per direction before yielding to other tunnels. */
@@ -71,7 +73,7 @@ struct pp_tunnel {
 	uint64_t start_ms, last_ms;
 	char remote[80];
 	char target[PP_HOST_MAX + 16];
-	struct pp_verdict verdict;
+	struct pp_tls_conn tlsc; /* verdict and session slot of the TLS side */
 };
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -149,12 +151,16 @@ log_closed(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_str(&l, "tunnel", t->tc->name);
 	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
 	pp_log_str(&l, "peer",
-	           t->verdict.peer_id[0] ? t->verdict.peer_id : "-");
+	           t->tlsc.verdict.peer_id[0] ? t->tlsc.verdict.peer_id : "-");
 	pp_log_str(&l, "remote", t->remote);
 	pp_log_str(&l, "target", t->target[0] ? t->target : "-");
 	pp_log_u64(&l, "bytes_up", t->fwd.bytes);
 	pp_log_u64(&l, "bytes_down", t->back.bytes);
 	pp_log_secs(&l, "duration", now - t->start_ms);
+	if (t->tls != NULL && t->tls->ssl != NULL &&
+	    SSL_is_init_finished(t->tls->ssl))
+		pp_log_str(&l, "resumed",
+		           SSL_session_reused(t->tls->ssl) ? "yes" : "no");
 	pp_log_str(&l, "reason", reason);
 	if (detail != NULL && detail[0] != '\0')
 		pp_log_str(&l, "detail", detail);
@@ -500,10 +506,10 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
 	pp_log_str(&l, "remote",
 	           t->tc->kind == PP_TUNNEL_INBOUND ? t->remote : t->target);
-	if (t->verdict.peer_id[0] != '\0')
-		pp_log_str(&l, "claimed_peer", t->verdict.peer_id);
-	if (t->verdict.leaf_subject[0] != '\0')
-		pp_log_str(&l, "subject", t->verdict.leaf_subject);
+	if (t->tlsc.verdict.peer_id[0] != '\0')
+		pp_log_str(&l, "claimed_peer", t->tlsc.verdict.peer_id);
+	if (t->tlsc.verdict.leaf_subject[0] != '\0')
+		pp_log_str(&l, "subject", t->tlsc.verdict.leaf_subject);
 	pp_log_str(&l, "reason", reason);
 	pp_log_str(&l, "detail", detail);
 	pp_log_end(&l);
@@ -555,9 +561,9 @@ handshake_failed(struct pp_tunnel *t, int ssl_err)
 	uint32_t e = ERR_peek_error();
 	int r = ERR_GET_REASON(e);
 
-	if (t->verdict.reason != PP_ACCEPTED) {
-		reason = pp_refusal_name(t->verdict.reason);
-		snprintf(detail, sizeof(detail), "%s", t->verdict.detail);
+	if (t->tlsc.verdict.reason != PP_ACCEPTED) {
+		reason = pp_refusal_name(t->tlsc.verdict.reason);
+		snprintf(detail, sizeof(detail), "%s", t->tlsc.verdict.detail);
 		ERR_clear_error();
 	} else if (e != 0) {
 		if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
@@ -612,6 +618,27 @@ start_dial(struct pp_tunnel *t)
 	t->handles++;
 }
 
+/* A resumed session skipped the certificate exchange: judge its chain again
+ * under the current policy (a peer may have been removed or deactivated
+ * since the session was made).  Return 1 if it passes; else the tunnel is
+ * closing. */
+static int
+resumed_still_trusted(struct pp_tunnel *t)
+{
+	if (pp_tls_verify(t->tls->ssl, &t->tlsc.verdict) == 0)
+		return (1);
+	SSL_send_fatal_alert(t->tls->ssl,
+	                     pp_refusal_alert(t->tlsc.verdict.reason));
+	ERR_clear_error();
+	log_refused(t, pp_refusal_name(t->tlsc.verdict.reason),
+	            t->tlsc.verdict.detail);
+	if (t->tls == &t->acc)
+		linger_start(t);
+	else
+		tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+	return (0);
+}
+
 static void
 handshake_step(struct pp_tunnel *t)
 {
@@ -625,6 +652,8 @@ handshake_step(struct pp_tunnel *t)
 		uv_timer_stop(&t->timer);
 		s->want = 0;
 		side_update(s);
+		if (SSL_session_reused(s->ssl) && !resumed_still_trusted(t))
+			return;
 		if (t->tc->kind == PP_TUNNEL_INBOUND)
 			start_dial(t);
 		else
@@ -650,6 +679,20 @@ start_handshake(struct pp_tunnel *t)
 	uv_timer_start(&t->timer, on_handshake_timeout,
 	               t->tc->handshake_timeout_ms, 0);
 	handshake_step(t);
+}
+
+/* The server sent a new session: it replaces the cached one for this
+ * (tunnel, target). */
+static void
+keep_session(struct pp_tls_conn *c, SSL_SESSION *sess)
+{
+	struct pp_tunnel *t =
+	    (struct pp_tunnel *)((char *)c - offsetof(struct pp_tunnel, tlsc));
+	SSL_SESSION **slot =
+	    pp_session_cache_slot(t->w->sessions, t->tc, t->target);
+
+	SSL_SESSION_free(*slot);
+	*slot = sess;
 }
 
 static void
@@ -687,7 +730,12 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		start_pumping(t);
 		return;
 	}
-	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->verdict);
+	if (t->tc->session_resumption) {
+		t->tlsc.offer =
+		    *pp_session_cache_slot(t->w->sessions, t->tc, t->target);
+		t->tlsc.keep_session = keep_session;
+	}
+	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->tlsc);
 	if (t->up.ssl == NULL ||
 	    (t->tc->server_name != NULL && !pp_addr_is_ip(t->tc->server_name) &&
 	     !SSL_set_tlsext_host_name(t->up.ssl, t->tc->server_name))) {
@@ -784,7 +832,7 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 		start_dial(t);
 		return;
 	}
-	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &t->verdict);
+	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &t->tlsc);
 	if (t->acc.ssl == NULL) {
 		tunnel_close(t, "error", "cannot create TLS connection",
 		             CLOSE_ABORT);

@@ -44,6 +44,7 @@ pp_config_add_tunnel(struct pp_config *c, enum pp_tunnel_kind kind,
 	t->handshake_timeout_ms = 10000;
 	t->connect_timeout_ms = 5000;
 	t->idle_timeout_ms = 0;
+	t->session_resumption = 1;
 	return (t);
 }
 
@@ -108,6 +109,7 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 	    .min_version = t->tls_min,
 	    .server = t->kind == PP_TUNNEL_INBOUND,
 	    .server_name = t->server_name,
+	    .session_resumption = t->session_resumption,
 	};
 	char why[512];
 

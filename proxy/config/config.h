@@ -39,6 +39,7 @@ struct pp_tunnel_conf {
 	uint64_t handshake_timeout_ms;
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms; /* 0: none */
+	int session_resumption;   /* TLS session tickets / client cache */
 
 	/* Built by pp_config_build. */
 	struct pp_trust *trust;

@@ -14,6 +14,8 @@
 #define ACCEPT_BATCH 64
 /* Spare I/O buffers a worker keeps (16 KiB each). */
 #define POOL_SPARE 128
+/* Client TLS sessions a worker keeps: one per (tunnel, target address). */
+#define SESSION_SLOTS 256
 /* Back-off while the process is out of file descriptors. */
 #define EMFILE_PAUSE_MS 100
 
@@ -166,7 +168,8 @@ pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
 	w->conn_seq = uv_hrtime() << 16;
 	if (uv_loop_init(&w->loop) != 0)
 		goto err0;
-	if (pp_bufpool_init(&w->pool, POOL_SPARE) != 0)
+	if (pp_bufpool_init(&w->pool, POOL_SPARE) != 0 ||
+	    (w->sessions = pp_session_cache_new(SESSION_SLOTS)) == NULL)
 		goto err1;
 	uv_async_init(&w->loop, &w->wake, on_wake);
 	w->wake.data = w;
@@ -237,6 +240,7 @@ pp_worker_join(struct pp_worker *w)
 	uv_thread_join(&w->thread);
 	uv_loop_close(&w->loop);
 	pp_bufpool_destroy(&w->pool);
+	pp_session_cache_free(w->sessions);
 	free(w->listeners);
 	pp_config_unref(w->conf);
 }

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "tls/session_cache.h"
 #include "util/bufpool.h"
 
 struct pp_tunnel;
@@ -56,6 +57,7 @@ struct pp_worker {
 	struct pp_tunnel *deferred; /* tunnels to pump again soon */
 
 	struct pp_bufpool pool;
+	struct pp_session_cache *sessions; /* client TLS sessions per target */
 	uint64_t conn_seq;
 	struct pp_worker_stats stats;
 

@@ -20,11 +20,14 @@ static const char tls12_ciphers[] =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-static enum ssl_verify_result_t
-verify_peer(SSL *ssl, uint8_t *out_alert)
+/* Lifetime of a session (ticket or client cache entry).  A resumed session
+ * is verified again anyway; this bounds how long a ticket is worth keeping. */
+#define SESSION_LIFETIME_S 3600
+
+int
+pp_tls_verify(SSL *ssl, struct pp_verdict *v)
 {
 	struct pp_trust *trust = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	struct pp_verdict *v = SSL_get_app_data(ssl);
 	const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
 	STACK_OF(X509) *extra = NULL;
 	X509 *leaf = NULL;
@@ -66,10 +69,31 @@ done:
 	X509_free(leaf);
 	sk_X509_pop_free(extra, X509_free);
 	ERR_clear_error();
-	if (rc == 0)
+	return (rc);
+}
+
+static enum ssl_verify_result_t
+verify_peer(SSL *ssl, uint8_t *out_alert)
+{
+	struct pp_tls_conn *c = SSL_get_app_data(ssl);
+
+	if (pp_tls_verify(ssl, &c->verdict) == 0)
 		return (ssl_verify_ok);
-	*out_alert = pp_refusal_alert(v->reason);
+	*out_alert = pp_refusal_alert(c->verdict.reason);
 	return (ssl_verify_invalid);
+}
+
+/* A client learned a new session (TLS 1.3: after the handshake): hand it to
+ * the connection's owner for the next connection to the same target. */
+static int
+on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct pp_tls_conn *c = SSL_get_app_data(ssl);
+
+	if (c == NULL || c->keep_session == NULL)
+		return (0);
+	c->keep_session(c, sess);
+	return (1); /* the owner took the reference */
 }
 
 SSL_CTX *
@@ -110,10 +134,24 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 		         p->key_file, p->cert_file);
 		goto err1;
 	}
-	/* Resumption would skip verification of the peer's chain: off until
-	 * identity can be re-checked on resumed sessions. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	/* Resumption skips the certificate exchange; the tunnel verifies a
+	 * resumed session's chain again (pp_tls_verify), so a peer removed or
+	 * deactivated meanwhile is still refused. */
+	SSL_CTX_set_timeout(ctx, SESSION_LIFETIME_S);
+	SSL_CTX_set_session_psk_dhe_timeout(ctx, SESSION_LIFETIME_S);
+	if (!p->session_resumption) {
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	} else if (p->server) {
+		/* Stateless tickets only; BoringSSL rotates their keys. */
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_session_id_context(ctx,
+		                               (const uint8_t *)"peerproxy", 9);
+	} else {
+		SSL_CTX_set_session_cache_mode(
+		    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+		SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+	}
 	SSL_CTX_set_app_data(ctx, p->trust);
 	if (p->server) {
 		SSL_CTX_set_custom_verify(
@@ -147,7 +185,7 @@ err1:
 }
 
 SSL *
-pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_verdict *v)
+pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c)
 {
 	SSL *ssl;
 
@@ -157,7 +195,9 @@ pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_verdict *v)
 		SSL_free(ssl);
 		return (NULL);
 	}
-	SSL_set_app_data(ssl, v);
+	SSL_set_app_data(ssl, c);
+	if (c->offer != NULL)
+		SSL_set_session(ssl, c->offer);
 	return (ssl);
 }
 

@@ -20,6 +20,7 @@ struct pp_tls_params {
 	int min_version;         /* TLS1_2_VERSION or TLS1_3_VERSION */
 	int server;              /* 1: accept TLS (inbound) */
 	const char *server_name; /* client: SNI; NULL for none */
+	int session_resumption;  /* server: issue tickets; client: offer them */
 	struct pp_trust *trust;  /* borrowed; must outlive the context */
 };
 
@@ -29,9 +30,24 @@ struct pp_tls_params {
 SSL_CTX *pp_tls_ctx_new(const struct pp_tls_params *p, char *err,
                         size_t errlen);
 
-/* pp_tls_ssl_new(ctx, fd, v): a connection on socket ${fd} whose
- * verification outcome is written to ${v} during the handshake. */
-SSL *pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_verdict *v);
+/* Per-connection TLS state the owner keeps for the life of the SSL. */
+struct pp_tls_conn {
+	struct pp_verdict verdict; /* written during the handshake */
+	/* Client resumption: the session to offer (borrowed; NULL for none),
+	 * and what to do with each new session the server sends (takes the
+	 * reference; NULL to ignore them). */
+	SSL_SESSION *offer;
+	void (*keep_session)(struct pp_tls_conn *c, SSL_SESSION *sess);
+};
+
+/* pp_tls_ssl_new(ctx, fd, c): a connection on socket ${fd} using ${c}
+ * (which must outlive it); a client offers c->offer if set. */
+SSL *pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c);
+
+/* pp_tls_verify(ssl, v): run the context's trust policy on the peer chain
+ * of ${ssl} (also of a resumed session), filling ${v}.  Return 0 if
+ * accepted, -1 if refused. */
+int pp_tls_verify(SSL *ssl, struct pp_verdict *v);
 
 /* pp_tls_leaf_not_after(ctx): the notAfter of our leaf, as a Unix time. */
 long long pp_tls_leaf_not_after(SSL_CTX *ctx);

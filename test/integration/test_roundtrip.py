@@ -281,3 +281,34 @@ def test_idle_timeout_closes_tunnel(link):
     assert 0.6 <= elapsed < 8, "closed after %.2fs with --idle-timeout 700ms" % elapsed
     rec = lk.inbound.wait_event("tunnel_closed")
     assert rec["reason"] == "idle_timeout", rec
+
+
+@pytest.mark.parametrize("resumption", ["on", "off"])
+def test_session_resumption(link, resumption):
+    """With resumption on, the second tunnel to the same target resumes the
+    TLS session (and is verified again: the peer id is still known); off,
+    every tunnel makes a full handshake.  One worker each, so the session
+    cache the outbound keeps per worker is the same for both tunnels."""
+    flags = ("--workers", "1", "--session-resumption", resumption)
+    lk = link(out_extra=flags, in_extra=flags)
+    for i in range(3):
+        # No half-close before the reply: BoringSSL ignores session tickets
+        # that arrive after its side sent close_notify.
+        msg = b"tunnel %d\n" % i
+        s = connect(lk.out_addr)
+        try:
+            s.sendall(msg)
+            assert recv_line(s) == msg
+        finally:
+            s.close()
+        lk.inbound.wait_events("tunnel_closed", i + 1)
+    closed = lk.inbound.wait_events("tunnel_closed", 3)
+    assert len(closed) == 3, lk.inbound.describe()
+    out_closed = lk.outbound.wait_events("tunnel_closed", 3)
+    want = ["no", "yes", "yes"] if resumption == "on" else ["no", "no", "no"]
+    assert [r.get("resumed") for r in closed] == want, lk.inbound.describe()
+    assert [r.get("resumed") for r in out_closed] == want, lk.outbound.describe()
+    for r in closed:
+        assert r["peer"] == lk.a.id, r
+    for r in out_closed:
+        assert r["peer"] == lk.b.id, r

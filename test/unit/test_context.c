@@ -223,7 +223,7 @@ Test(context, generic_server_context)
 
 struct side {
 	SSL *ssl;
-	struct pp_verdict v;
+	struct pp_tls_conn c;
 	int done, failed;
 };
 
@@ -255,19 +255,25 @@ step(struct side *s)
 }
 
 /* Run a handshake between ${server_ctx} and ${client_ctx} over a
- * socketpair; fd[0] is the server's, fd[1] the client's. */
+ * socketpair; fd[0] is the server's, fd[1] the client's.  The client offers
+ * cli->c.offer and keeps new sessions with cli->c.keep_session if the
+ * caller set them. */
 static void
 handshake(SSL_CTX *server_ctx, SSL_CTX *client_ctx, struct side *srv,
           struct side *cli, int fd[2])
 {
+	struct pp_tls_conn keep = cli->c; /* the caller's resumption hooks */
+
 	memset(srv, 0, sizeof(*srv));
 	memset(cli, 0, sizeof(*cli));
+	cli->c.offer = keep.offer;
+	cli->c.keep_session = keep.keep_session;
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0, "%s",
 	             strerror(errno));
 	nonblocking(fd[0]);
 	nonblocking(fd[1]);
-	srv->ssl = pp_tls_ssl_new(server_ctx, fd[0], &srv->v);
-	cli->ssl = pp_tls_ssl_new(client_ctx, fd[1], &cli->v);
+	srv->ssl = pp_tls_ssl_new(server_ctx, fd[0], &srv->c);
+	cli->ssl = pp_tls_ssl_new(client_ctx, fd[1], &cli->c);
 	cr_assert_not_null(srv->ssl);
 	cr_assert_not_null(cli->ssl);
 	SSL_set_accept_state(srv->ssl);
@@ -320,7 +326,7 @@ Test(context, handshake_node1_to_node0)
 	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
 	struct pp_tls_params sp = node0_server(st), cp = node1_client(ct);
 	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
-	struct side srv, cli;
+	struct side srv = {0}, cli = {0};
 	char buf[64];
 	int fd[2];
 
@@ -328,13 +334,15 @@ Test(context, handshake_node1_to_node0)
 	cr_assert(srv.done && cli.done,
 	          "handshake did not complete: server %s (%s), client %s "
 	          "(%s)",
-	          pp_refusal_name(srv.v.reason), srv.v.detail,
-	          pp_refusal_name(cli.v.reason), cli.v.detail);
+	          pp_refusal_name(srv.c.verdict.reason), srv.c.verdict.detail,
+	          pp_refusal_name(cli.c.verdict.reason), cli.c.verdict.detail);
 	cr_assert_eq(SSL_version(srv.ssl), TLS1_3_VERSION);
-	cr_assert_eq(srv.v.reason, PP_ACCEPTED);
-	cr_assert_str_eq(srv.v.peer_id, nodes[1].id, "server sees node1");
-	cr_assert_eq(cli.v.reason, PP_ACCEPTED);
-	cr_assert_str_eq(cli.v.peer_id, nodes[0].id, "client sees node0");
+	cr_assert_eq(srv.c.verdict.reason, PP_ACCEPTED);
+	cr_assert_str_eq(srv.c.verdict.peer_id, nodes[1].id,
+	                 "server sees node1");
+	cr_assert_eq(cli.c.verdict.reason, PP_ACCEPTED);
+	cr_assert_str_eq(cli.c.verdict.peer_id, nodes[0].id,
+	                 "client sees node0");
 
 	cr_assert_eq(SSL_write(cli.ssl, "ping", 4), 4);
 	cr_assert_eq(read_some(&srv, buf, sizeof(buf)), 4);
@@ -369,15 +377,16 @@ Test(context, handshake_refuses_a_forged_client)
 	                           .min_version = TLS1_3_VERSION,
 	                           .trust = ct};
 	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
-	struct side srv, cli;
+	struct side srv = {0}, cli = {0};
 	char buf[64];
 	int fd[2];
 
 	handshake(sctx, cctx, &srv, &cli, fd);
 	cr_assert(srv.failed, "the server must refuse");
-	cr_assert_str_eq(pp_refusal_name(srv.v.reason), "bad_identity", "%s",
-	                 srv.v.detail);
-	cr_assert_str_eq(srv.v.peer_id, "", "two serialNumbers: no peer id");
+	cr_assert_str_eq(pp_refusal_name(srv.c.verdict.reason), "bad_identity",
+	                 "%s", srv.c.verdict.detail);
+	cr_assert_str_eq(srv.c.verdict.peer_id, "",
+	                 "two serialNumbers: no peer id");
 	if (!cli.failed)
 		cr_assert_eq(read_some(&cli, buf, sizeof(buf)), -1,
 		             "the client must learn of the refusal");
@@ -397,13 +406,13 @@ Test(context, handshake_refuses_the_wrong_server)
 	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[2].id);
 	struct pp_tls_params sp = node0_server(st), cp = node1_client(ct);
 	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
-	struct side srv, cli;
+	struct side srv = {0}, cli = {0};
 	int fd[2];
 
 	handshake(sctx, cctx, &srv, &cli, fd);
 	cr_assert(cli.failed, "the client must refuse");
-	cr_assert_str_eq(pp_refusal_name(cli.v.reason), "peer_not_allowed",
-	                 "%s", cli.v.detail);
+	cr_assert_str_eq(pp_refusal_name(cli.c.verdict.reason),
+	                 "peer_not_allowed", "%s", cli.c.verdict.detail);
 	cr_assert_not(srv.done, "the server must not complete");
 	finish(&srv, &cli, fd);
 	SSL_CTX_free(sctx);
@@ -418,7 +427,7 @@ Test(context, handshake_requires_a_client_certificate)
 	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
 	struct pp_tls_params sp = node0_server(st);
 	SSL_CTX *sctx = ctx_ok(&sp), *cctx = SSL_CTX_new(TLS_method());
-	struct side srv, cli;
+	struct side srv = {0}, cli = {0};
 	char buf[16];
 	int fd[2];
 
@@ -432,4 +441,86 @@ Test(context, handshake_requires_a_client_certificate)
 	SSL_CTX_free(sctx);
 	SSL_CTX_free(cctx);
 	pp_trust_free(st);
+}
+
+/* The resumption test's client session cache: the latest session. */
+static SSL_SESSION *kept;
+
+static void
+keep_session(struct pp_tls_conn *c, SSL_SESSION *sess)
+{
+	(void)c;
+	SSL_SESSION_free(kept);
+	kept = sess;
+}
+
+/* The gate of the resumption test: refuses while *arg is non-zero. */
+static int
+gate_flag(void *arg, const char *peer_id, char *detail, size_t len)
+{
+	if (*(int *)arg == 0)
+		return (0);
+	snprintf(detail, len, "peer %s deactivated", peer_id);
+	return (-1);
+}
+
+/* A session resumed after the peer was deactivated must be refused: the
+ * certificate exchange is skipped, so the tunnel runs pp_tls_verify on the
+ * session's chain again. */
+Test(context, resumed_session_is_verified_again)
+{
+	int deactivated = 0;
+	struct pp_trust_params stp = {.ca_file = nd(5, 0, "root-ca.crt"),
+	                              .mode = PP_IDENTITY_AUTO,
+	                              .gate = gate_flag,
+	                              .gate_arg = &deactivated};
+	char err[512] = "", buf[64];
+	struct pp_trust *st = pp_trust_new(&stp, err, sizeof(err));
+	struct pp_trust *ct =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
+	struct pp_tls_params sp = node0_server(st), cp = node1_client(ct);
+	SSL_CTX *sctx, *cctx;
+	struct side srv = {0}, cli = {0};
+	int fd[2];
+
+	cr_assert_not_null(st, "%s", err);
+	sp.session_resumption = cp.session_resumption = 1;
+	sctx = ctx_ok(&sp);
+	cctx = ctx_ok(&cp);
+
+	/* First connection: full handshake; the ticket arrives after it. */
+	cli.c.keep_session = keep_session;
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.done && cli.done);
+	cr_assert_not(SSL_session_reused(srv.ssl));
+	cr_assert_eq(SSL_write(srv.ssl, "x", 1), 1);
+	cr_assert_eq(read_some(&cli, buf, sizeof(buf)), 1);
+	cr_assert_not_null(kept, "the client kept the server's ticket");
+	finish(&srv, &cli, fd);
+
+	/* Second connection resumes and passes the re-check. */
+	cli.c.offer = kept;
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.done && cli.done);
+	cr_assert(SSL_session_reused(srv.ssl), "the session was resumed");
+	cr_assert_eq(pp_tls_verify(srv.ssl, &srv.c.verdict), 0, "%s",
+	             srv.c.verdict.detail);
+	cr_assert_str_eq(srv.c.verdict.peer_id, nodes[1].id);
+	finish(&srv, &cli, fd);
+
+	/* Deactivated meanwhile: the resumed session is refused. */
+	deactivated = 1;
+	cli.c.offer = kept;
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(SSL_session_reused(srv.ssl), "the session was resumed");
+	cr_assert_eq(pp_tls_verify(srv.ssl, &srv.c.verdict), -1);
+	cr_assert_str_eq(pp_refusal_name(srv.c.verdict.reason),
+	                 "peer_inactive");
+	finish(&srv, &cli, fd);
+
+	SSL_SESSION_free(kept);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
 }

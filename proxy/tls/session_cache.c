@@ -1,0 +1,75 @@
+#include "tls/session_cache.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#define TARGET_MAX 280
+
+struct slot {
+	const void *owner;
+	char target[TARGET_MAX];
+	SSL_SESSION *sess;
+	uint64_t used;
+};
+
+struct pp_session_cache {
+	struct slot *slots;
+	size_t n, max;
+	uint64_t clock;
+};
+
+struct pp_session_cache *
+pp_session_cache_new(size_t max)
+{
+	struct pp_session_cache *c;
+
+	if (max == 0 || (c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	if ((c->slots = calloc(max, sizeof(*c->slots))) == NULL) {
+		free(c);
+		return (NULL);
+	}
+	c->max = max;
+	return (c);
+}
+
+SSL_SESSION **
+pp_session_cache_slot(struct pp_session_cache *c, const void *owner,
+                      const char *target)
+{
+	struct slot *s = NULL, *oldest = NULL;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct slot *x = &c->slots[i];
+		if (x->owner == owner && strcmp(x->target, target) == 0) {
+			s = x;
+			break;
+		}
+		if (oldest == NULL || x->used < oldest->used)
+			oldest = x;
+	}
+	if (s == NULL) {
+		s = c->n < c->max ? &c->slots[c->n++] : oldest;
+		SSL_SESSION_free(s->sess);
+		s->sess = NULL;
+		s->owner = owner;
+		strncpy(s->target, target, sizeof(s->target) - 1);
+		s->target[sizeof(s->target) - 1] = '\0';
+	}
+	s->used = ++c->clock;
+	return (&s->sess);
+}
+
+void
+pp_session_cache_free(struct pp_session_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		SSL_SESSION_free(c->slots[i].sess);
+	free(c->slots);
+	free(c);
+}
