@@ -150,6 +150,7 @@ log_closed(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_begin(&l, PP_LOG_INFO, "tunnel_closed");
 	pp_log_str(&l, "tunnel", t->tc->name);
 	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
+	pp_log_u64(&l, "worker", (uint64_t)t->w->id);
 	pp_log_str(&l, "peer",
 	           t->tlsc.verdict.peer_id[0] ? t->tlsc.verdict.peer_id : "-");
 	pp_log_str(&l, "remote", t->remote);

@@ -1,6 +1,8 @@
 #include "runtime/runtime.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +166,21 @@ unlink_unix_listeners(struct pp_config *c)
 	}
 }
 
+/* Every tunnel holds two descriptors: take all the kernel lets us. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		pp_log_msg(PP_LOG_WARN, "fd_limit",
+		           "cannot raise the open file limit: %s",
+		           strerror(errno));
+}
+
 int
 pp_runtime_run(struct pp_config *conf)
 {
@@ -176,6 +193,7 @@ pp_runtime_run(struct pp_config *conf)
 	rt.loop = uv_default_loop();
 	rt.nworkers = pp_config_workers(conf);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	srandom((unsigned)(getpid() ^ (unsigned)uv_hrtime()));
 
 	fds =

@@ -365,7 +365,13 @@ def start_proxy(args, name=None, ready_timeout=READY_TIMEOUT, registry=None):
     The Proc is appended to REGISTRY (a list a fixture cleans up) before
     waiting, so it is killed even when it never becomes ready.
     """
-    p = Proc([PROXY_BIN] + [str(a) for a in args], name=name or "peerproxy " + str(args[0]))
+    args = [str(a) for a in args]
+    # PEERPROXY_TEST_WORKERS runs the whole suite at a given worker count
+    # (test/run uses 1 and 4); a test that sets --workers itself wins.
+    workers = os.environ.get("PEERPROXY_TEST_WORKERS")
+    if workers and args and args[0] in ("inbound", "outbound") and "--workers" not in args:
+        args += ["--workers", workers]
+    p = Proc([PROXY_BIN] + args, name=name or "peerproxy " + args[0])
     if registry is not None:
         registry.append(p)
     try:
