@@ -250,6 +250,46 @@ tls_reason(char *detail, size_t len)
 	return ("tls_error");
 }
 
+/* A plain socket call on ${s} failed with errno: IO_AGAIN (waiting for
+ * ${event}) or IO_ERROR with the failure in ${detail}. */
+static ssize_t
+plain_failed(struct side *s, int event, const char *op, const char **reason,
+             char *detail, size_t dlen)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		s->want |= event;
+		return (IO_AGAIN);
+	}
+	snprintf(detail, dlen, "%s %s: %s", s->name, op, strerror(errno));
+	*reason = NULL;
+	return (IO_ERROR);
+}
+
+/* An SSL call on ${s} returned ${r} <= 0: IO_AGAIN (with s->want set) or
+ * IO_ERROR with the failure in ${reason} and ${detail}. */
+static ssize_t
+tls_failed(struct side *s, int r, const char *op, const char **reason,
+           char *detail, size_t dlen)
+{
+	switch (SSL_get_error(s->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		s->want |= UV_READABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_WANT_WRITE:
+		s->want |= UV_WRITABLE;
+		return (IO_AGAIN);
+	case SSL_ERROR_SYSCALL:
+		snprintf(detail, dlen, "%s %s: %s", s->name, op,
+		         strerror(errno));
+		*reason = NULL;
+		ERR_clear_error();
+		return (IO_ERROR);
+	default:
+		*reason = tls_reason(detail, dlen);
+		return (IO_ERROR);
+	}
+}
+
 /* Non-blocking read from ${s}: bytes, 0 at end of stream, IO_AGAIN (with
  * s->want set) or IO_ERROR (with ${reason} and ${detail} set). */
 static ssize_t
@@ -257,6 +297,7 @@ side_read(struct side *s, uint8_t *buf, size_t cap, const char **reason,
           char *detail, size_t dlen)
 {
 	ssize_t n;
+	int r;
 
 	if (s->ssl == NULL) {
 		do {
@@ -264,47 +305,32 @@ side_read(struct side *s, uint8_t *buf, size_t cap, const char **reason,
 		} while (n < 0 && errno == EINTR);
 		if (n >= 0)
 			return (n);
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			s->want |= UV_READABLE;
-			return (IO_AGAIN);
-		}
-		snprintf(detail, dlen, "%s read: %s", s->name, strerror(errno));
-		*reason = NULL;
-		return (IO_ERROR);
+		return (
+		    plain_failed(s, UV_READABLE, "read", reason, detail, dlen));
 	}
-	int r = SSL_read(s->ssl, buf, (int)cap);
-	if (r > 0)
+	if ((r = SSL_read(s->ssl, buf, (int)cap)) > 0)
 		return (r);
 	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		s->want |= UV_READABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_WANT_WRITE:
-		s->want |= UV_WRITABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_ZERO_RETURN:
+	case SSL_ERROR_ZERO_RETURN: /* close_notify */
 		return (0);
 	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0 && (r == 0 || errno == 0)) {
-			/* TCP FIN without close_notify: the peer is gone;
-			 * pass the end of stream on. */
+		/* TCP FIN without close_notify: the peer is gone; pass the
+		 * end of stream on. */
+		if (ERR_peek_error() == 0 && (r == 0 || errno == 0))
 			return (0);
-		}
-		snprintf(detail, dlen, "%s read: %s", s->name, strerror(errno));
-		*reason = NULL;
-		ERR_clear_error();
-		return (IO_ERROR);
-	default:
-		*reason = tls_reason(detail, dlen);
-		return (IO_ERROR);
+		break;
 	}
+	return (tls_failed(s, r, "read", reason, detail, dlen));
 }
 
+/* Non-blocking write to ${s}: bytes written, IO_AGAIN or IO_ERROR as for
+ * side_read. */
 static ssize_t
 side_write(struct side *s, const uint8_t *buf, size_t len, const char **reason,
            char *detail, size_t dlen)
 {
 	ssize_t n;
+	int r;
 
 	if (s->ssl == NULL) {
 		do {
@@ -312,35 +338,12 @@ side_write(struct side *s, const uint8_t *buf, size_t len, const char **reason,
 		} while (n < 0 && errno == EINTR);
 		if (n >= 0)
 			return (n);
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			s->want |= UV_WRITABLE;
-			return (IO_AGAIN);
-		}
-		snprintf(detail, dlen, "%s write: %s", s->name,
-		         strerror(errno));
-		*reason = NULL;
-		return (IO_ERROR);
+		return (plain_failed(s, UV_WRITABLE, "write", reason, detail,
+		                     dlen));
 	}
-	int r = SSL_write(s->ssl, buf, (int)len);
-	if (r > 0)
+	if ((r = SSL_write(s->ssl, buf, (int)len)) > 0)
 		return (r);
-	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		s->want |= UV_READABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_WANT_WRITE:
-		s->want |= UV_WRITABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_SYSCALL:
-		snprintf(detail, dlen, "%s write: %s", s->name,
-		         strerror(errno));
-		*reason = NULL;
-		ERR_clear_error();
-		return (IO_ERROR);
-	default:
-		*reason = tls_reason(detail, dlen);
-		return (IO_ERROR);
-	}
+	return (tls_failed(s, r, "write", reason, detail, dlen));
 }
 
 /* Tell ${s} that no more bytes follow: TCP FIN or TLS close_notify, while
@@ -348,6 +351,8 @@ side_write(struct side *s, const uint8_t *buf, size_t len, const char **reason,
 static int
 side_shutdown(struct side *s, const char **reason, char *detail, size_t dlen)
 {
+	int r;
+
 	if (s->ssl == NULL) {
 		if (shutdown(s->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
 			snprintf(detail, dlen, "%s shutdown: %s", s->name,
@@ -360,22 +365,11 @@ side_shutdown(struct side *s, const char **reason, char *detail, size_t dlen)
 	}
 	/* BoringSSL: the first call queues close_notify, a repeat finishes
 	 * sending it; a call after that would read, so stop at >= 0. */
-	int r = SSL_shutdown(s->ssl);
-	if (r >= 0) {
+	if ((r = SSL_shutdown(s->ssl)) >= 0) {
 		s->shut = 1;
 		return (0);
 	}
-	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:
-		s->want |= UV_WRITABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_WANT_READ:
-		s->want |= UV_READABLE;
-		return (IO_AGAIN);
-	default:
-		*reason = tls_reason(detail, dlen);
-		return (IO_ERROR);
-	}
+	return ((int)tls_failed(s, r, "shutdown", reason, detail, dlen));
 }
 
 /* The close reason for an I/O failure on ${s} with no TLS-specific one. */
