@@ -3,12 +3,14 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <uv.h>
 
 #include "cli.h"
+#include "config/load.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
 
@@ -33,11 +35,34 @@ cmd_version(void)
 	return (PP_EXIT_OK);
 }
 
+/* Build ${c} (consumed) and serve it; ${cmd} prefixes error messages. */
+static int
+serve(struct pp_config *c, const char *cmd)
+{
+	struct pp_problems p = {0};
+	char prefix[64];
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "peerproxy %s: ", cmd);
+	pp_log_configure(c->log_level, c->log_json);
+	if (pp_config_build(c, &p) != 0) {
+		pp_problems_print(&p, prefix, stderr);
+		pp_problems_free(&p);
+		pp_config_unref(c);
+		return (PP_EXIT_USAGE);
+	}
+	for (size_t i = 0; i < p.nwarnings; i++)
+		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p.warnings[i]);
+	pp_problems_free(&p);
+	rc = pp_runtime_run(c);
+	pp_config_unref(c);
+	return (rc);
+}
+
 static int
 cmd_tunnel(enum pp_tunnel_kind kind, int argc, char **argv)
 {
 	struct pp_config *c;
-	char err[768];
 	int rc;
 
 	rc = pp_cli_tunnel(kind, argc, argv, &c);
@@ -45,15 +70,76 @@ cmd_tunnel(enum pp_tunnel_kind kind, int argc, char **argv)
 		return (PP_EXIT_OK);
 	if (rc != PP_EXIT_OK)
 		return (rc);
-	pp_log_configure(c->log_level, c->log_json);
-	if (pp_config_build(c, err, sizeof(err)) != 0) {
-		fprintf(stderr, "peerproxy %s: %s\n", argv[0], err);
+	return (serve(c, argv[0]));
+}
+
+/* run/check: the configuration file from --config FILE (or
+ * PEERPROXY_CONFIG); NULL after printing why not. */
+static const char *
+config_path(int argc, char **argv)
+{
+	const char *cmd = argv[0], *path = getenv("PEERPROXY_CONFIG");
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		else {
+			fprintf(stderr,
+			        "peerproxy %s: unexpected argument \"%s\"\n"
+			        "usage: peerproxy %s --config FILE\n",
+			        cmd, argv[i], cmd);
+			return (NULL);
+		}
+	}
+	if (path == NULL || *path == '\0')
+		fprintf(stderr,
+		        "peerproxy %s: --config FILE is required (or set "
+		        "PEERPROXY_CONFIG)\n",
+		        cmd);
+	return (path && *path ? path : NULL);
+}
+
+/* peerproxy run|check --config FILE: load, validate completely; check
+ * stops there, run serves. */
+static int
+cmd_config(int argc, char **argv, int serve_it)
+{
+	struct pp_problems p = {0};
+	struct pp_config *c;
+	const char *path;
+	char prefix[32];
+
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: peerproxy %s --config FILE\n"
+		       "(or PEERPROXY_CONFIG=FILE peerproxy %s)\n",
+		       argv[0], argv[0]);
+		return (PP_EXIT_OK);
+	}
+	if ((path = config_path(argc, argv)) == NULL)
+		return (PP_EXIT_USAGE);
+	snprintf(prefix, sizeof(prefix), "peerproxy %s: ", argv[0]);
+	if ((c = pp_config_load(path, &p)) == NULL) {
+		pp_problems_print(&p, prefix, stderr);
+		pp_problems_free(&p);
+		return (PP_EXIT_USAGE);
+	}
+	if (serve_it) {
+		pp_problems_free(&p);
+		return (serve(c, argv[0]));
+	}
+	if (pp_config_build(c, &p) != 0) {
+		pp_problems_print(&p, prefix, stderr);
+		pp_problems_free(&p);
 		pp_config_unref(c);
 		return (PP_EXIT_USAGE);
 	}
-	rc = pp_runtime_run(c);
+	pp_problems_print(&p, prefix, stderr); /* warnings only */
+	printf("%s: configuration OK (%zu tunnels)\n", path, c->ntunnels);
+	pp_problems_free(&p);
 	pp_config_unref(c);
-	return (rc);
+	return (PP_EXIT_OK);
 }
 
 int
@@ -76,6 +162,10 @@ main(int argc, char **argv)
 		return (cmd_tunnel(PP_TUNNEL_INBOUND, argc - 1, argv + 1));
 	if (strcmp(cmd, "outbound") == 0)
 		return (cmd_tunnel(PP_TUNNEL_OUTBOUND, argc - 1, argv + 1));
+	if (strcmp(cmd, "run") == 0)
+		return (cmd_config(argc - 1, argv + 1, 1));
+	if (strcmp(cmd, "check") == 0)
+		return (cmd_config(argc - 1, argv + 1, 0));
 	if (strcmp(cmd, "verify") == 0)
 		return (pp_cli_verify(argc - 1, argv + 1));
 	fprintf(stderr, "peerproxy: unknown subcommand \"%s\"\n\n", cmd);

@@ -80,6 +80,13 @@ static void on_poll(uv_poll_t *h, int status, int events);
 static void pump(struct pp_tunnel *t);
 static void handshake_step(struct pp_tunnel *t);
 
+/* The snapshot is immutable but for this counter of open tunnels. */
+static atomic_uint *
+open_count(const struct pp_tunnel_conf *tc)
+{
+	return ((atomic_uint *)&tc->open);
+}
+
 /* Drop one of the tunnel's holds (a handle or the dial); the last frees
  * it. */
 static void
@@ -100,6 +107,7 @@ tunnel_release(struct pp_tunnel *t)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	t->w->ntunnels--;
+	atomic_fetch_sub(open_count(t->tc), 1);
 	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
 	pp_config_unref(t->conf);
 	pp_worker_tunnel_freed(t->w);
@@ -602,8 +610,20 @@ static void on_dialed(void *arg, int fd, int status, const char *why,
 static void
 start_dial(struct pp_tunnel *t)
 {
+	const struct pp_addr *targets = t->tc->targets;
+	size_t n = t->tc->ntargets;
+
+	if (t->tc->kind == PP_TUNNEL_INBOUND) {
+		targets = pp_config_route(t->tc, t->tlsc.verdict.peer_id, &n);
+		if (targets == NULL) {
+			log_refused(t, "no_route",
+			            "no route matches the verified peer");
+			linger_start(t);
+			return;
+		}
+	}
 	t->state = T_DIAL;
-	t->dial = pp_dial_start(&t->w->loop, t->tc->targets, t->tc->ntargets,
+	t->dial = pp_dial_start(&t->w->loop, targets, n,
 	                        t->tc->connect_timeout_ms, on_dialed, t);
 	if (t->dial == NULL) {
 		tunnel_close(t, "error", "cannot start connecting",
@@ -783,13 +803,39 @@ conn_id(struct pp_worker *w)
 	return (z ^ (z >> 31));
 }
 
+/* Over max_connections: close at once, before any TLS work, and say so. */
+static void
+refuse_over_limit(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
+                  const struct sockaddr *sa, socklen_t salen)
+{
+	struct pp_logline l;
+	char remote[80];
+
+	atomic_fetch_sub(open_count(tc), 1);
+	close(fd);
+	atomic_fetch_add_explicit(&w->stats.refused, 1, memory_order_relaxed);
+	pp_sockaddr_format(sa, salen, remote, sizeof(remote));
+	pp_log_begin(&l, PP_LOG_WARN, "connection_refused");
+	pp_log_str(&l, "tunnel", tc->name);
+	pp_log_str(&l, "remote", remote);
+	pp_log_str(&l, "reason", "max_connections");
+	pp_log_u64(&l, "limit", tc->max_connections);
+	pp_log_end(&l);
+}
+
 void
 pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
                 const struct sockaddr *sa, socklen_t salen)
 {
 	struct pp_tunnel *t;
+	unsigned open = atomic_fetch_add(open_count(tc), 1);
 
+	if (tc->max_connections != 0 && open >= tc->max_connections) {
+		refuse_over_limit(w, tc, fd, sa, salen);
+		return;
+	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		atomic_fetch_sub(open_count(tc), 1);
 		close(fd);
 		pp_log_msg(PP_LOG_ERROR, "accept_failed", "out of memory");
 		return;

@@ -1,5 +1,6 @@
 # System libraries from Debian 12 (no foreign source in this tree):
-#   libuv1-dev, libhttp-parser-dev, libcriterion-dev (tests only).
+#   libuv1-dev, libhttp-parser-dev, libyaml-dev, libcriterion-dev (tests
+#   only).
 
 find_path(LIBUV_INCLUDE_DIR uv.h)
 find_library(LIBUV_LIBRARY NAMES uv)
@@ -20,3 +21,12 @@ add_library(peerproxy_http_parser INTERFACE)
 target_include_directories(peerproxy_http_parser INTERFACE
   ${HTTP_PARSER_INCLUDE_DIR})
 target_link_libraries(peerproxy_http_parser INTERFACE ${HTTP_PARSER_LIBRARY})
+
+find_path(YAML_INCLUDE_DIR yaml.h)
+find_library(YAML_LIBRARY NAMES yaml)
+if(NOT YAML_INCLUDE_DIR OR NOT YAML_LIBRARY)
+  message(FATAL_ERROR "libyaml not found: apt-get install libyaml-dev")
+endif()
+add_library(peerproxy_yaml INTERFACE)
+target_include_directories(peerproxy_yaml INTERFACE ${YAML_INCLUDE_DIR})
+target_link_libraries(peerproxy_yaml INTERFACE ${YAML_LIBRARY})

@@ -1,13 +1,26 @@
 #include "config/config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
 
 #include "tls/context.h"
+
+/* check and run warn about certificates expiring this soon. */
+#define EXPIRY_WARNING_S (30 * 86400)
+
+static void
+strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
 
 struct pp_config *
 pp_config_new(void)
@@ -127,13 +140,113 @@ err:
 }
 
 int
-pp_config_build(struct pp_config *c, char *err, size_t errlen)
+pp_config_build(struct pp_config *c, struct pp_problems *p)
 {
+	size_t before = p->n;
+	char err[768], a[PP_HOST_MAX + 16], b[PP_HOST_MAX + 16];
+	time_t soon = time(NULL) + EXPIRY_WARNING_S;
+
 	for (size_t i = 0; i < c->ntunnels; i++) {
-		if (build_tunnel(&c->tunnels[i], err, errlen) != 0)
-			return (-1);
+		struct pp_tunnel_conf *t = &c->tunnels[i];
+		if (build_tunnel(t, err, sizeof(err)) != 0) {
+			pp_problems_add(p, "%s", err);
+			continue;
+		}
+		long long na = pp_tls_leaf_not_after(t->ctx);
+		if (na != 0 && na < (long long)soon)
+			pp_problems_warn(
+			    p,
+			    "tunnel %s: certificate %s expires in %lld "
+			    "days",
+			    t->name, t->cert_file,
+			    (na - (long long)time(NULL)) / 86400);
 	}
-	return (0);
+	for (size_t i = 0; i < c->ntunnels; i++) {
+		pp_addr_format(&c->tunnels[i].listen, a, sizeof(a));
+		for (size_t j = 0; j < i; j++) {
+			pp_addr_format(&c->tunnels[j].listen, b, sizeof(b));
+			if (strcmp(a, b) == 0)
+				pp_problems_add(
+				    p, "tunnels %s and %s both listen on %s",
+				    c->tunnels[j].name, c->tunnels[i].name, a);
+		}
+	}
+	return (p->n > before ? -1 : 0);
+}
+
+const struct pp_addr *
+pp_config_route(const struct pp_tunnel_conf *t, const char *peer_id, size_t *n)
+{
+	if (t->nroutes == 0) {
+		*n = t->ntargets;
+		return (t->targets);
+	}
+	for (size_t i = 0; i < t->nroutes; i++) {
+		const struct pp_route *r = &t->routes[i];
+		int hit = r->any;
+		for (size_t j = 0; !hit && j < r->npeers; j++)
+			hit = peer_id[0] != '\0' &&
+			      strcmp(r->peers[j], peer_id) == 0;
+		if (hit) {
+			*n = 1;
+			return (&r->target);
+		}
+	}
+	*n = 0;
+	return (NULL);
+}
+
+static void
+vadd(char ***items, size_t *n, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	char **nv;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL)
+		return;
+	*items = nv;
+	if ((nv[*n] = strdup(buf)) != NULL)
+		(*n)++;
+}
+
+void
+pp_problems_add(struct pp_problems *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vadd(&p->items, &p->n, fmt, ap);
+	va_end(ap);
+}
+
+void
+pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vadd(&p->warnings, &p->nwarnings, fmt, ap);
+	va_end(ap);
+}
+
+void
+pp_problems_print(const struct pp_problems *p, const char *prefix, void *fp)
+{
+	FILE *f = fp;
+
+	for (size_t i = 0; i < p->n; i++)
+		fprintf(f, "%s%s\n", prefix, p->items[i]);
+	for (size_t i = 0; i < p->nwarnings; i++)
+		fprintf(f, "%swarning: %s\n", prefix, p->warnings[i]);
+}
+
+void
+pp_problems_free(struct pp_problems *p)
+{
+	strv_free(p->items, p->n);
+	strv_free(p->warnings, p->nwarnings);
+	memset(p, 0, sizeof(*p));
 }
 
 int
@@ -155,14 +268,6 @@ pp_config_ref(struct pp_config *c)
 }
 
 static void
-strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void
 tunnel_conf_free(struct pp_tunnel_conf *t)
 {
 	free(t->name);
@@ -175,6 +280,9 @@ tunnel_conf_free(struct pp_tunnel_conf *t)
 	strv_free(t->allow.cns, t->allow.ncns);
 	strv_free(t->allow.dns, t->allow.ndns);
 	strv_free(t->allow.uris, t->allow.nuris);
+	for (size_t i = 0; i < t->nroutes; i++)
+		strv_free(t->routes[i].peers, t->routes[i].npeers);
+	free(t->routes);
 	free(t->peer);
 	free(t->server_name);
 	SSL_CTX_free(t->ctx);

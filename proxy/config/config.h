@@ -21,6 +21,24 @@
 
 enum pp_tunnel_kind { PP_TUNNEL_INBOUND, PP_TUNNEL_OUTBOUND };
 
+/* Everything wrong with a configuration, so that one run of "check" lists
+ * it all. */
+struct pp_problems {
+	char **items;
+	size_t n;
+	size_t nwarnings; /* items that do not stop the configuration */
+	char **warnings;
+};
+
+/* An inbound route: callers whose verified peer id is in ${peers} (or any
+ * caller, with ${any}) go to ${target}.  Routes match in order. */
+struct pp_route {
+	char **peers;
+	size_t npeers;
+	int any;
+	struct pp_addr target;
+};
+
 struct pp_tunnel_conf {
 	char *name;
 	enum pp_tunnel_kind kind;
@@ -40,6 +58,12 @@ struct pp_tunnel_conf {
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms; /* 0: none */
 	int session_resumption;   /* TLS session tickets / client cache */
+	uint32_t max_connections; /* 0: unlimited */
+	struct pp_route *routes;  /* inbound: instead of targets */
+	size_t nroutes;
+
+	/* Mutable counters in an otherwise immutable snapshot. */
+	atomic_uint open; /* tunnels of this configuration now open */
 
 	/* Built by pp_config_build. */
 	struct pp_trust *trust;
@@ -52,6 +76,8 @@ struct pp_config {
 	uint64_t drain_timeout_ms;
 	enum pp_log_level log_level;
 	int log_json;
+	int admin_enabled; /* the admin endpoint (operations issue) */
+	struct pp_addr admin_listen;
 	struct pp_tunnel_conf *tunnels;
 	size_t ntunnels;
 };
@@ -66,10 +92,33 @@ struct pp_tunnel_conf *pp_config_add_tunnel(struct pp_config *c,
                                             enum pp_tunnel_kind kind,
                                             const char *name);
 
-/* pp_config_build(c, err, errlen): load every certificate, key and anchor
- * and build the TLS contexts.  Return 0, or -1 with the first problem
- * (naming the tunnel and file) in ${err}. */
-int pp_config_build(struct pp_config *c, char *err, size_t errlen);
+/* pp_config_build(c, p): load every certificate, key and anchor, build the
+ * TLS contexts and check the tunnels against each other (duplicate listen
+ * addresses, certificates expiring within 30 days: a warning).  Return 0,
+ * or -1 with every problem (naming the tunnel and file) added to ${p}. */
+int pp_config_build(struct pp_config *c, struct pp_problems *p);
+
+/* pp_config_route(t, peer_id, n): the targets for a caller of inbound
+ * tunnel ${t} with the verified ${peer_id}: the first matching route's
+ * target, or t->targets; NULL if no route matches.  ${n} gets the count. */
+const struct pp_addr *pp_config_route(const struct pp_tunnel_conf *t,
+                                      const char *peer_id, size_t *n);
+
+/* pp_problems_add(p, fmt, ...): record a problem. */
+void pp_problems_add(struct pp_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* pp_problems_warn(p, fmt, ...): record a warning (does not fail). */
+void pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* pp_problems_print(p, prefix, f): print every problem and warning to
+ * ${f} (a FILE *), each line starting with ${prefix}. */
+void pp_problems_print(const struct pp_problems *p, const char *prefix,
+                       void *f);
+
+/* pp_problems_free(p): free the recorded problems (not ${p} itself). */
+void pp_problems_free(struct pp_problems *p);
 
 /* pp_config_workers(c): the number of worker threads ${c} asks for. */
 int pp_config_workers(const struct pp_config *c);

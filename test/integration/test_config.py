@@ -1,0 +1,193 @@
+"""peerproxy run/check --config FILE: many tunnels in one process from a
+YAML file, per-peer routes, connection limits, and the checker."""
+
+import os
+import socket
+
+import pytest
+
+import harness
+from harness import connect, recv_line, roundtrip, run_cli
+
+
+def _outbound(name, listen, a, b):
+    return f"""  - name: {name}
+    listen: {listen}
+    targets: [{{in_addr}}]
+    ca: {a.peer_dir(b) / "root-ca.crt"}
+    cert: {a.server_crt}
+    chain: {a.peer_dir(b) / "sub-ca.crt"}
+    key: {a.server_key}
+    peer: {b.id}
+"""
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "peerproxy.yaml"
+    path.write_text(text)
+    return path
+
+
+def _addr():
+    return "127.0.0.1:%d" % harness.free_port()
+
+
+def test_one_process_many_tunnels_with_routes(pki, proxy, server, tmp_path):
+    """One process holds node1's inbound and the outbounds of node0 and
+    node2 towards it; the inbound routes each caller by its verified id."""
+    n0, n1, n2 = pki[0], pki[1], pki[2]
+    for_n0, for_others = server(harness.echo_handler), server(harness.echo_handler)
+    in_addr, out0, out2 = _addr(), _addr(), _addr()
+    text = f"""
+workers: 2
+log: {{level: info}}
+inbound:
+  - name: stomp
+    listen: {in_addr}
+    ca: {n1.root_ca}
+    cert: {n1.server_crt}
+    key: {n1.server_key}
+    routes:
+      - {{peers: [{n0.id}], target: {for_n0.target}}}
+      - {{peers: ["*"], target: {for_others.target}}}
+outbound:
+""" + _outbound("from-node0", out0, n0, n1) + _outbound("from-node2", out2, n2, n1)
+    path = _write(tmp_path, text.replace("{in_addr}", in_addr))
+    rc, out, err = run_cli(["check", "--config", path])
+    assert rc == 0 and "configuration OK (3 tunnels)" in out, (rc, out, err)
+    p = proxy("run", "--config", path)
+    assert len(p.events("listening")) == 3
+    assert roundtrip(out0, b"from node0\n") == b"from node0\n"
+    assert roundtrip(out2, b"from node2\n") == b"from node2\n"
+    recs = p.wait_events("tunnel_closed", 2, tunnel="stomp")
+    by_peer = {r["peer"]: r["target"] for r in recs}
+    assert by_peer[n0.id].endswith(for_n0.target.rsplit(":", 1)[1]), recs
+    assert by_peer[n2.id].endswith(for_others.target.rsplit(":", 1)[1]), recs
+    assert for_n0.accepted == 1 and for_others.accepted == 1
+
+
+def test_no_route_refuses_the_caller(pki, proxy, server, tmp_path):
+    n0, n1, n2 = pki[0], pki[1], pki[2]
+    backend = server(harness.echo_handler)
+    in_addr, out2 = _addr(), _addr()
+    text = f"""
+inbound:
+  - name: stomp
+    listen: {in_addr}
+    ca: {n1.root_ca}
+    cert: {n1.server_crt}
+    key: {n1.server_key}
+    routes:
+      - {{peers: [{n0.id}], target: {backend.target}}}
+outbound:
+""" + _outbound("from-node2", out2, n2, n1)
+    p = proxy("run", "--config", _write(tmp_path, text.replace("{in_addr}", in_addr)))
+    s = connect(out2)
+    try:
+        s.sendall(b"hello\n")
+        assert harness.recv_all(s) == b""
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    rec = p.wait_event("handshake_refused", tunnel="stomp")
+    assert rec["reason"] == "no_route", rec
+    assert backend.accepted == 0
+
+
+def test_max_connections_refuses_the_excess(pki, proxy, server, tmp_path):
+    """Two tunnels may be open; the third is refused at accept, and the two
+    keep working."""
+    n0, n1 = pki[0], pki[1]
+    backend = server(harness.echo_handler)
+    in_addr, out0 = _addr(), _addr()
+    text = f"""
+inbound:
+  - name: stomp
+    listen: {in_addr}
+    ca: {n1.root_ca}
+    cert: {n1.server_crt}
+    key: {n1.server_key}
+    target: {backend.target}
+outbound:
+""" + _outbound("from-node0", out0, n0, n1).replace(
+        "    peer:", "    limits: {max_connections: 2}\n    peer:")
+    p = proxy("run", "--config", _write(tmp_path, text.replace("{in_addr}", in_addr)))
+    held = [connect(out0) for _ in range(2)]
+    try:
+        for i, s in enumerate(held):
+            s.sendall(b"held %d\n" % i)
+            assert recv_line(s) == b"held %d\n" % i
+        extra = connect(out0)
+        try:
+            assert harness.recv_all(extra) == b""
+        except ConnectionResetError:
+            pass
+        finally:
+            extra.close()
+        rec = p.wait_event("connection_refused", tunnel="from-node0")
+        assert rec["reason"] == "max_connections" and rec["limit"] == "2", rec
+        for i, s in enumerate(held):
+            s.sendall(b"still %d\n" % i)
+            assert recv_line(s) == b"still %d\n" % i
+    finally:
+        for s in held:
+            s.close()
+    # once they are closed, a new tunnel fits again
+    p.wait_events("tunnel_closed", 2, tunnel="from-node0")
+    assert roundtrip(out0, b"again\n") == b"again\n"
+
+
+def test_check_lists_every_problem(tmp_path):
+    path = _write(tmp_path, """
+workers: lots
+inbound:
+  - name: a
+    listen: 127.0.0.1:1
+    ca: missing-ca.crt
+    cert: c.crt
+    key: k.key
+    alow_peers: [x]
+    target: 127.0.0.1:2
+""")
+    rc, out, err = run_cli(["check", "--config", path])
+    assert rc == 2, (rc, out, err)
+    assert 'workers: "lots"' in err, err
+    assert "inbound[0].alow_peers: unknown key" in err, err
+    assert "peerproxy.yaml:9:5:" in err, err
+
+
+def test_check_names_missing_files(tmp_path):
+    path = _write(tmp_path, """
+inbound:
+  - name: a
+    listen: 127.0.0.1:1
+    ca: missing-ca.crt
+    cert: c.crt
+    key: k.key
+    target: 127.0.0.1:2
+  - name: b
+    listen: 127.0.0.1:1
+    ca: other-missing.crt
+    cert: c.crt
+    key: k.key
+    target: 127.0.0.1:2
+""")
+    rc, out, err = run_cli(["check", "--config", path])
+    assert rc == 2, (rc, out, err)
+    assert str(tmp_path / "missing-ca.crt") in err, err
+    assert str(tmp_path / "other-missing.crt") in err, err
+    assert "both listen on 127.0.0.1:1" in err, err
+
+
+def test_config_from_environment_and_usage(tmp_path):
+    rc, out, err = run_cli(["run"])
+    assert rc == 2 and "--config FILE is required" in err, (rc, out, err)
+    rc, out, err = run_cli(["check", "--config", tmp_path / "nope.yaml"])
+    assert rc == 2 and "nope.yaml" in err, (rc, out, err)
+    path = _write(tmp_path, "workers: 1\n")
+    env = dict(os.environ, PEERPROXY_CONFIG=str(path))
+    p = harness.Proc([harness.PROXY_BIN, "check"], name="check", env=env)
+    rc = p.wait_exit(timeout=10)
+    assert rc == 2, p.describe()
+    assert "no inbound or outbound tunnel" in p.log_text(), p.describe()

@@ -1,0 +1,281 @@
+/*
+ * The YAML configuration loader: the model it builds, and the problems it
+ * reports (file:line:column: key path: what is wrong).
+ */
+
+#include <criterion/criterion.h>
+
+#include <openssl/ssl.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/load.h"
+#include "support.h"
+
+static char dir[512];
+
+/* Write ${text} to a config file in a fresh directory; return its path. */
+static const char *
+write_config(const char *text)
+{
+	static char path[600];
+	FILE *f;
+
+	t_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/peerproxy.yaml", dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	return (path);
+}
+
+/* Load ${text}; expect failure; return all problems joined by newlines. */
+static char *
+load_fails(const char *text)
+{
+	struct pp_problems p = {0};
+	struct pp_config *c = pp_config_load(write_config(text), &p);
+	size_t len = 1;
+	char *all;
+
+	cr_assert_null(c, "the configuration should be refused");
+	cr_assert_gt(p.n, 0);
+	for (size_t i = 0; i < p.n; i++)
+		len += strlen(p.items[i]) + 1;
+	all = calloc(1, len);
+	for (size_t i = 0; i < p.n; i++) {
+		strcat(all, p.items[i]);
+		strcat(all, "\n");
+	}
+	pp_problems_free(&p);
+	return (all);
+}
+
+static struct pp_config *
+load_ok(const char *text)
+{
+	struct pp_problems p = {0};
+	struct pp_config *c = pp_config_load(write_config(text), &p);
+
+	cr_assert_not_null(c, "refused: %s", p.n ? p.items[0] : "?");
+	pp_problems_free(&p);
+	return (c);
+}
+
+#define INBOUND                                                                \
+	"inbound:\n"                                                           \
+	"  - name: in\n"                                                       \
+	"    listen: 127.0.0.1:8443\n"                                         \
+	"    ca: ca.crt\n"                                                     \
+	"    cert: /abs/server.crt\n"                                          \
+	"    key: server.key\n"
+
+Test(load, a_full_file_builds_the_model)
+{
+	struct pp_config *c = load_ok(
+	    "workers: 3\n"
+	    "log: {level: warn, format: json}\n"
+	    "limits: {handshake_timeout: 2s, idle_timeout: 1m, "
+	    "drain_timeout: 7s, max_connections: 50}\n"
+	    "tls: {min_version: \"1.2\", session_resumption: false}\n" INBOUND
+	    "    allow_peers: [1234abcd]\n"
+	    "    allow_dns: a.example\n"
+	    "    target: unix:/run/app.sock\n"
+	    "    limits: {idle_timeout: 5s}\n"
+	    "outbound:\n"
+	    "  - name: out\n"
+	    "    listen: 127.0.0.1:7000\n"
+	    "    targets: [a.example:1, \"[::1]:2\"]\n"
+	    "    ca: ca.crt\n"
+	    "    cert: c.crt\n"
+	    "    chain: sub-ca.crt\n"
+	    "    key: k.key\n"
+	    "    peer: 1234abcd\n"
+	    "    server_name: null\n");
+	struct pp_tunnel_conf *in = &c->tunnels[0], *out = &c->tunnels[1];
+	char want[700];
+
+	cr_assert_eq(c->ntunnels, 2);
+	cr_assert_eq(c->workers, 3);
+	cr_assert_eq(c->log_level, PP_LOG_WARN);
+	cr_assert_eq(c->log_json, 1);
+	cr_assert_eq(c->drain_timeout_ms, 7000);
+	cr_assert_str_eq(in->name, "in");
+	cr_assert_eq(in->kind, PP_TUNNEL_INBOUND);
+	cr_assert_eq(in->listen.port, 8443);
+	snprintf(want, sizeof(want), "%s/ca.crt", dir);
+	cr_assert_str_eq(in->ca_file, want, "relative to the file's dir");
+	cr_assert_str_eq(in->cert_file, "/abs/server.crt");
+	cr_assert_eq(in->handshake_timeout_ms, 2000, "inherited");
+	cr_assert_eq(in->idle_timeout_ms, 5000, "overridden");
+	cr_assert_eq(in->max_connections, 50);
+	cr_assert_eq(in->tls_min, TLS1_2_VERSION);
+	cr_assert_eq(in->session_resumption, 0);
+	cr_assert_eq(in->allow.npeers, 1);
+	cr_assert_eq(in->allow.ndns, 1, "a single value is a list of one");
+	cr_assert_eq(in->ntargets, 1);
+	cr_assert_str_eq(in->targets[0].path, "/run/app.sock");
+	cr_assert_eq(out->ntargets, 2);
+	cr_assert_str_eq(out->targets[1].host, "::1");
+	cr_assert_str_eq(out->peer, "1234abcd");
+	cr_assert_null(out->server_name, "null means unset");
+	cr_assert_eq(out->idle_timeout_ms, 60000);
+	pp_config_unref(c);
+}
+
+Test(load, limits_after_the_tunnels_still_apply)
+{
+	struct pp_config *c =
+	    load_ok(INBOUND "    target: 127.0.0.1:1\n"
+	                    "limits: {connect_timeout: 3s}\n");
+
+	cr_assert_eq(c->tunnels[0].connect_timeout_ms, 3000);
+	pp_config_unref(c);
+}
+
+Test(load, routes_match_in_order)
+{
+	struct pp_config *c =
+	    load_ok(INBOUND "    routes:\n"
+	                    "      - {peers: [aaaaaaaa], target: "
+	                    "127.0.0.1:2000}\n"
+	                    "      - {peers: [\"*\"], target: "
+	                    "unix:/run/app.sock}\n");
+	const struct pp_tunnel_conf *t = &c->tunnels[0];
+	const struct pp_addr *a;
+	size_t n;
+
+	cr_assert_eq(t->nroutes, 2);
+	a = pp_config_route(t, "aaaaaaaa", &n);
+	cr_assert(a != NULL && n == 1 && a->port == 2000);
+	a = pp_config_route(t, "bbbbbbbb", &n);
+	cr_assert(a != NULL && strcmp(a->path, "/run/app.sock") == 0);
+	pp_config_unref(c);
+}
+
+Test(load, no_route_matches)
+{
+	struct pp_config *c = load_ok(INBOUND "    routes:\n"
+	                                      "      - {peers: [aaaaaaaa], "
+	                                      "target: 127.0.0.1:2000}\n");
+	size_t n = 9;
+
+	cr_assert_null(pp_config_route(&c->tunnels[0], "bbbbbbbb", &n));
+	cr_assert_null(pp_config_route(&c->tunnels[0], "", &n));
+	cr_assert_eq(n, 0);
+	pp_config_unref(c);
+}
+
+Test(load, unknown_key_is_named_by_path_line_and_column)
+{
+	char *p = load_fails(INBOUND "    alow_peers: [x]\n"
+	                             "    target: 127.0.0.1:1\n");
+
+	cr_assert(t_contains(p, "peerproxy.yaml:7:5: inbound[0].alow_peers: "
+	                        "unknown key"),
+	          "%s", p);
+	free(p);
+}
+
+Test(load, every_problem_is_listed)
+{
+	char *p = load_fails("workers: many\n"
+	                     "limits: {idle_timeout: soon}\n"
+	                     "tls: {min_version: \"1.1\"}\n"
+	                     "log: {level: loud}\n"
+	                     "bogus: 1\n" INBOUND "    target: nowhere\n"
+	                     "outbound:\n"
+	                     "  - name: in\n"
+	                     "    listen: 127.0.0.1:8443\n");
+
+	cr_assert(t_contains(p, "workers: \"many\""), "%s", p);
+	cr_assert(t_contains(p, "limits.idle_timeout: \"soon\" is not a "
+	                        "duration"),
+	          "%s", p);
+	cr_assert(t_contains(p, "tls.min_version"), "%s", p);
+	cr_assert(t_contains(p, "log.level"), "%s", p);
+	cr_assert(t_contains(p, ":5:1: bogus: unknown key"), "%s", p);
+	cr_assert(t_contains(p, "inbound[0].target: \"nowhere\""), "%s", p);
+	cr_assert(t_contains(p, "outbound[0]: name \"in\" is used twice"), "%s",
+	          p);
+	cr_assert(t_contains(p, "outbound[0]: targets must name"), "%s", p);
+	cr_assert(t_contains(p, "outbound[0]: ca is required"), "%s", p);
+	free(p);
+}
+
+Test(load, wrong_types_are_named)
+{
+	char *p = load_fails("inbound: {name: x}\n");
+
+	cr_assert(t_contains(p, "inbound: expected a list of tunnels"), "%s",
+	          p);
+	free(p);
+	p = load_fails(INBOUND "    target: 127.0.0.1:1\n"
+	                       "    allow_peers: {a: b}\n");
+	cr_assert(t_contains(p, "inbound[0].allow_peers: expected a list"),
+	          "%s", p);
+	free(p);
+}
+
+Test(load, target_xor_routes)
+{
+	char *p = load_fails(INBOUND);
+
+	cr_assert(t_contains(p, "give either target or routes"), "%s", p);
+	free(p);
+}
+
+Test(load, yaml_syntax_errors_have_line_and_column)
+{
+	char *p = load_fails("inbound:\n  - name: [\n");
+
+	cr_assert(t_contains(p, "peerproxy.yaml:3:1: YAML error:"), "%s", p);
+	free(p);
+}
+
+Test(load, duplicate_keys_are_refused)
+{
+	char *p = load_fails("workers: 1\nworkers: 2\n");
+
+	cr_assert(t_contains(p, ":2:1: workers: duplicate key"), "%s", p);
+	free(p);
+}
+
+Test(load, empty_and_missing_files)
+{
+	struct pp_problems p = {0};
+	char *all;
+
+	cr_assert_null(pp_config_load("/nonexistent/peerproxy.yaml", &p));
+	cr_assert(t_contains(p.items[0], "/nonexistent/peerproxy.yaml"));
+	pp_problems_free(&p);
+	all = load_fails("");
+	cr_assert(t_contains(all, "empty"), "%s", all);
+	free(all);
+	all = load_fails("workers: 1\n");
+	cr_assert(t_contains(all, "no inbound or outbound tunnel"), "%s", all);
+	free(all);
+}
+
+/* Every example in config/ loads (its files need not exist to load). */
+Test(load, the_examples_in_config_load)
+{
+	static const char *const examples[] = {"tunnels.yaml",
+	                                       "swaptacular-node.yaml"};
+	char path[1024];
+
+	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
+		struct pp_problems p = {0};
+		struct pp_config *c;
+
+		snprintf(path, sizeof(path), "%s/config/%s", PP_SOURCE_DIR,
+		         examples[i]);
+		c = pp_config_load(path, &p);
+		cr_assert_not_null(c, "%s: %s", path, p.n ? p.items[0] : "?");
+		cr_assert_gt(c->ntunnels, 0);
+		pp_config_unref(c);
+		pp_problems_free(&p);
+	}
+}
