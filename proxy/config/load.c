@@ -613,8 +613,8 @@ g_workers(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 	}
 	n = strtol(s, &end, 10);
 	if (*s == '\0' || *end != '\0' || n < 1 || n > 64)
-		problem(L, v, path, "\"%s\" is not auto or a number from 1 to 64",
-		        s);
+		problem(L, v, path,
+		        "\"%s\" is not auto or a number from 1 to 64", s);
 	else
 		L->c->workers = (int)n;
 }
