@@ -8,6 +8,7 @@
 
 #include <openssl/ssl.h>
 
+#include "tls/context.h"
 #include "tls/pem.h"
 #include "util/duration.h"
 
@@ -300,13 +301,7 @@ parse_targets(struct pp_tunnel_conf *t, const char *cmd, const char *val)
 static int
 parse_identity(enum pp_identity_mode *m, const char *cmd, const char *val)
 {
-	if (strcmp(val, "auto") == 0)
-		*m = PP_IDENTITY_AUTO;
-	else if (strcmp(val, "swaptacular") == 0)
-		*m = PP_IDENTITY_SWAPTACULAR;
-	else if (strcmp(val, "x509") == 0)
-		*m = PP_IDENTITY_X509;
-	else
+	if (pp_identity_mode_parse(val, m) != 0)
 		return (usage_error(
 		    cmd,
 		    "--identity: \"%s\" is not one of auto, swaptacular, x509",
@@ -375,11 +370,7 @@ apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
 	case OPT_IDENTITY:
 		return (parse_identity(&t->identity, cmd, val));
 	case OPT_TLS_MIN:
-		if (strcmp(val, "1.3") == 0)
-			t->tls_min = TLS1_3_VERSION;
-		else if (strcmp(val, "1.2") == 0)
-			t->tls_min = TLS1_2_VERSION;
-		else
+		if (pp_tls_version_parse(val, &t->tls_min) != 0)
 			return (usage_error(
 			    cmd, "--tls-min: \"%s\" is not 1.2 or 1.3", val));
 		return (0);

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <yaml.h>
 
+#include "tls/context.h"
 #include "tls/pem.h"
 #include "util/duration.h"
 
@@ -331,11 +332,7 @@ k_min_version(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 
 	if (s == NULL)
 		return;
-	if (strcmp(s, "1.3") == 0)
-		d->tls_min = TLS1_3_VERSION;
-	else if (strcmp(s, "1.2") == 0)
-		d->tls_min = TLS1_2_VERSION;
-	else
+	if (pp_tls_version_parse(s, &d->tls_min) != 0)
 		problem(L, v, path, "\"%s\" is not \"1.2\" or \"1.3\"", s);
 }
 
@@ -428,13 +425,7 @@ t_identity(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 
 	if (s == NULL)
 		return;
-	if (strcmp(s, "auto") == 0)
-		x->t->identity = PP_IDENTITY_AUTO;
-	else if (strcmp(s, "swaptacular") == 0)
-		x->t->identity = PP_IDENTITY_SWAPTACULAR;
-	else if (strcmp(s, "x509") == 0)
-		x->t->identity = PP_IDENTITY_X509;
-	else
+	if (pp_identity_mode_parse(s, &x->t->identity) != 0)
 		problem(L, v, path,
 		        "\"%s\" is not one of auto, swaptacular, x509", s);
 }

@@ -184,6 +184,18 @@ err1:
 	return (NULL);
 }
 
+int
+pp_tls_version_parse(const char *s, int *out)
+{
+	if (strcmp(s, "1.3") == 0)
+		*out = TLS1_3_VERSION;
+	else if (strcmp(s, "1.2") == 0)
+		*out = TLS1_2_VERSION;
+	else
+		return (-1);
+	return (0);
+}
+
 SSL *
 pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c)
 {

@@ -40,6 +40,10 @@ struct pp_tls_conn {
 	void (*keep_session)(struct pp_tls_conn *c, SSL_SESSION *sess);
 };
 
+/* pp_tls_version_parse(s, out): parse "1.2" or "1.3" into the protocol
+ * version ${out}.  Return 0, or -1. */
+int pp_tls_version_parse(const char *s, int *out);
+
 /* pp_tls_ssl_new(ctx, fd, c): a connection on socket ${fd} using ${c}
  * (which must outlive it); a client offers c->offer if set. */
 SSL *pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c);

@@ -45,6 +45,20 @@ static const char *const refusal_names[PP_R_COUNT] = {
     [PP_R_PEER_INACTIVE] = "peer_inactive",
 };
 
+int
+pp_identity_mode_parse(const char *s, enum pp_identity_mode *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = PP_IDENTITY_AUTO;
+	else if (strcmp(s, "swaptacular") == 0)
+		*out = PP_IDENTITY_SWAPTACULAR;
+	else if (strcmp(s, "x509") == 0)
+		*out = PP_IDENTITY_X509;
+	else
+		return (-1);
+	return (0);
+}
+
 const char *
 pp_refusal_name(enum pp_refusal r)
 {

@@ -114,6 +114,10 @@ int pp_trust_check_print(const struct pp_trust *t, X509 *leaf,
                          const STACK_OF(X509) * extra, struct pp_verdict *v,
                          void *out);
 
+/* pp_identity_mode_parse(s, out): parse auto|swaptacular|x509 into ${out}.
+ * Return 0, or -1 if ${s} names no mode. */
+int pp_identity_mode_parse(const char *s, enum pp_identity_mode *out);
+
 /* pp_refusal_name(r): the stable name of ${r} ("name_constraints", ...). */
 const char *pp_refusal_name(enum pp_refusal r);
 
