@@ -2,7 +2,9 @@
  * peerproxy: subcommand dispatch.
  */
 
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 
 #include "cli.h"
 #include "config/load.h"
+#include "config/nodedata.h"
 #include "runtime/runtime.h"
 #include "util/log.h"
 
@@ -54,6 +57,11 @@ serve(struct pp_config *c, const char *cmd)
 	for (size_t i = 0; i < p.nwarnings; i++)
 		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p.warnings[i]);
 	pp_problems_free(&p);
+	/* Node data mode listens on <socket_dir>/<peer>.sock. */
+	if (c->nodedata != NULL && c->nodedata->socket_dir != NULL &&
+	    mkdir(c->nodedata->socket_dir, 0755) != 0 && errno != EEXIST)
+		pp_log_msg(PP_LOG_ERROR, "socket_dir", "%s: %s",
+		           c->nodedata->socket_dir, strerror(errno));
 	rc = pp_runtime_run(c);
 	pp_config_unref(c);
 	return (rc);
@@ -126,6 +134,10 @@ cmd_config(int argc, char **argv, int serve_it)
 		return (PP_EXIT_USAGE);
 	}
 	if (serve_it) {
+		pp_log_configure(c->log_level, c->log_json);
+		for (size_t i = 0; i < p.nwarnings; i++)
+			pp_log_msg(PP_LOG_WARN, "config_warning", "%s",
+			           p.warnings[i]);
 		pp_problems_free(&p);
 		return (serve(c, argv[0]));
 	}

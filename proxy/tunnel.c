@@ -770,9 +770,19 @@ on_poll(uv_poll_t *h, int status, int events)
 
 	(void)events;
 	if (status < 0) {
-		tunnel_close(
-		    t, h == &t->acc.poll ? "client_reset" : "target_reset",
-		    uv_strerror(status), CLOSE_ABORT);
+		/* libuv reports a socket error (POLLERR) as UV_EBADF. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+		getsockopt(h == &t->acc.poll ? t->acc.fd : t->up.fd, SOL_SOCKET,
+		           SO_ERROR, &err, &len);
+		if (t->state == T_LINGER) /* the refusal is logged already */
+			tunnel_close(t, NULL, NULL, CLOSE_ABORT);
+		else
+			tunnel_close(t,
+			             h == &t->acc.poll ? "client_reset"
+			                               : "target_reset",
+			             err ? strerror(err) : "connection error",
+			             CLOSE_ABORT);
 		return;
 	}
 	switch (t->state) {

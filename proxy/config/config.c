@@ -9,6 +9,7 @@
 
 #include <openssl/ssl.h>
 
+#include "config/nodedata.h"
 #include "tls/context.h"
 
 /* check and run warn about certificates expiring this soon. */
@@ -104,6 +105,8 @@ check_peer_ids(const struct pp_tunnel_conf *t, char *why, size_t len)
 	return (0);
 }
 
+static void tunnel_conf_free(struct pp_tunnel_conf *t);
+
 static int
 build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 {
@@ -114,6 +117,8 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 	    .allow = &t->allow,
 	    .required_peer = t->peer,
 	    .hostname = t->server_name,
+	    .gate = t->gate_dir ? pp_nodedata_gate : NULL,
+	    .gate_arg = t->gate_dir,
 	};
 	struct pp_tls_params p = {
 	    .cert_file = t->cert_file,
@@ -149,7 +154,15 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 	for (size_t i = 0; i < c->ntunnels; i++) {
 		struct pp_tunnel_conf *t = &c->tunnels[i];
 		if (build_tunnel(t, err, sizeof(err)) != 0) {
-			pp_problems_add(p, "%s", err);
+			if (!t->optional) {
+				pp_problems_add(p, "%s", err);
+				continue;
+			}
+			pp_problems_warn(p, "%s: skipped", err);
+			tunnel_conf_free(t);
+			memmove(t, t + 1, (c->ntunnels - i - 1) * sizeof(*t));
+			c->ntunnels--;
+			i--;
 			continue;
 		}
 		long long na = pp_tls_leaf_not_after(t->ctx);
@@ -285,6 +298,7 @@ tunnel_conf_free(struct pp_tunnel_conf *t)
 	free(t->routes);
 	free(t->peer);
 	free(t->server_name);
+	free(t->gate_dir);
 	SSL_CTX_free(t->ctx);
 	pp_trust_free(t->trust);
 }
@@ -299,5 +313,6 @@ pp_config_unref(struct pp_config *c)
 	for (size_t i = 0; i < c->ntunnels; i++)
 		tunnel_conf_free(&c->tunnels[i]);
 	free(c->tunnels);
+	pp_nodedata_free(c->nodedata);
 	free(c);
 }

@@ -59,7 +59,9 @@ struct pp_tunnel_conf {
 	uint64_t idle_timeout_ms; /* 0: none */
 	int session_resumption;   /* TLS session tickets / client cache */
 	uint32_t max_connections; /* 0: unlimited */
-	struct pp_route *routes;  /* inbound: instead of targets */
+	char *gate_dir; /* node data: admit only active peers of this node */
+	int optional;   /* node data peer: skipped, not fatal, if broken */
+	struct pp_route *routes; /* inbound: instead of targets */
 	size_t nroutes;
 
 	/* Mutable counters in an otherwise immutable snapshot. */
@@ -76,6 +78,7 @@ struct pp_config {
 	uint64_t drain_timeout_ms;
 	enum pp_log_level log_level;
 	int log_json;
+	struct pp_nodedata *nodedata; /* NULL unless in node data mode */
 	int admin_enabled; /* the admin endpoint (operations issue) */
 	struct pp_addr admin_listen;
 	struct pp_tunnel_conf *tunnels;

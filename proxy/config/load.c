@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <yaml.h>
 
+#include "config/nodedata.h"
 #include "tls/context.h"
 #include "tls/pem.h"
 #include "util/duration.h"
@@ -701,13 +702,98 @@ g_outbound(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 	tunnels(L, v, path, PP_TUNNEL_OUTBOUND);
 }
 
+/* ---- nodedata: ---- */
+
+#define ND_KEY(name, body)                                                     \
+	static void n_##name(struct loader *L, yaml_node_t *v,                 \
+	                     const char *path, void *obj)                      \
+	{                                                                      \
+		struct pp_nodedata *nd = obj;                                  \
+		body;                                                          \
+	}
+
+ND_KEY(path, set_file(L, v, path, &nd->path))
+ND_KEY(cert, set_file(L, v, path, &nd->cert))
+ND_KEY(key, set_file(L, v, path, &nd->key))
+ND_KEY(rescan_interval, set_dur(L, v, path, &nd->rescan_ms))
+ND_KEY(in_listen, set_addr(L, v, path, &nd->inbound_listen))
+ND_KEY(in_target, set_addr(L, v, path, &nd->inbound_target))
+ND_KEY(socket_dir, set_file(L, v, path, &nd->socket_dir))
+
 static void
-g_nodedata(struct loader *L, yaml_node_t *v, const char *path, void *obj)
+n_connect_listen(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
 	(void)obj;
 	if (!is_null(v))
 		problem(L, v, path,
-		        "node data mode is not supported by this version yet");
+		        "the HTTP CONNECT listener is not supported by this "
+		        "version yet: reach peers through socket_dir");
+}
+
+static const struct key nd_inbound_keys[] = {
+    {"listen", n_in_listen, 0},
+    {"target", n_in_target, 0},
+    {NULL, NULL, 0},
+};
+
+static const struct key nd_outbound_keys[] = {
+    {"socket_dir", n_socket_dir, 0},
+    {"connect_listen", n_connect_listen, 0},
+    {NULL, NULL, 0},
+};
+
+static void
+n_inbound(struct loader *L, yaml_node_t *v, const char *path, void *obj)
+{
+	struct pp_nodedata *nd = obj;
+
+	nd->has_inbound = 1;
+	walk(L, v, path, nd_inbound_keys, nd);
+	if (nd->inbound_listen.port == 0 && nd->inbound_listen.path[0] == '\0')
+		problem(L, v, path, "listen is required");
+	if (nd->inbound_target.port == 0 && nd->inbound_target.path[0] == '\0')
+		problem(L, v, path, "target is required");
+}
+
+static void
+n_outbound(struct loader *L, yaml_node_t *v, const char *path, void *obj)
+{
+	walk(L, v, path, nd_outbound_keys, obj);
+}
+
+static const struct key nd_keys[] = {
+    {"path", n_path, 0},
+    {"cert", n_cert, 0},
+    {"key", n_key, 0},
+    {"inbound", n_inbound, 0},
+    {"outbound", n_outbound, 0},
+    {"rescan_interval", n_rescan_interval, 0},
+    {NULL, NULL, 0},
+};
+
+static void
+g_nodedata(struct loader *L, yaml_node_t *v, const char *path, void *obj)
+{
+	struct pp_nodedata *nd;
+
+	(void)obj;
+	if (is_null(v))
+		return;
+	if ((nd = calloc(1, sizeof(*nd))) == NULL)
+		return;
+	nd->rescan_ms = 60000;
+	L->c->nodedata = nd;
+	walk(L, v, path, nd_keys, nd);
+	if (nd->path == NULL)
+		problem(L, v, path, "path is required");
+	if (nd->cert == NULL)
+		problem(L, v, path, "cert is required");
+	if (nd->key == NULL)
+		problem(L, v, path, "key is required");
+	if (!nd->has_inbound && nd->socket_dir == NULL)
+		problem(L, v, path,
+		        "give inbound and/or outbound.socket_dir: nothing to "
+		        "serve");
 }
 
 /* Pass 1 reads the settings tunnels inherit, wherever they appear in the
@@ -781,6 +867,8 @@ pp_config_load(const char *path, struct pp_problems *p)
 		walk(&L, root, "", root_keys, NULL);
 		L.pass = 2;
 		walk(&L, root, "", root_keys, NULL);
+		if (p->n == before && L.c->nodedata != NULL)
+			pp_nodedata_expand(L.c, L.c->nodedata, p);
 		if (p->n == before && L.c->ntunnels == 0)
 			pp_problems_add(p, "%s: no inbound or outbound tunnel",
 			                path);

@@ -279,3 +279,35 @@ Test(load, the_examples_in_config_load)
 		pp_problems_free(&p);
 	}
 }
+
+Test(load, nodedata_keys_are_checked)
+{
+	char *p = load_fails("nodedata:\n"
+	                     "  cert: server.crt\n"
+	                     "  inbound: {listen: 0.0.0.0:1234}\n"
+	                     "  outbound: {connect_listen: 127.0.0.1:3128}\n"
+	                     "  rescan: 1m\n");
+
+	cr_assert(t_contains(p, "nodedata: path is required"), "%s", p);
+	cr_assert(t_contains(p, "nodedata: key is required"), "%s", p);
+	cr_assert(t_contains(p, "nodedata.inbound: target is required"), "%s",
+	          p);
+	cr_assert(t_contains(p, "nodedata.outbound.connect_listen: the HTTP "
+	                        "CONNECT listener is not supported"),
+	          "%s", p);
+	cr_assert(t_contains(p, "nodedata.rescan: unknown key"), "%s", p);
+	free(p);
+}
+
+Test(load, nodedata_needs_a_readable_node)
+{
+	char *p = load_fails("nodedata:\n"
+	                     "  path: /nonexistent/nodedata\n"
+	                     "  cert: server.crt\n"
+	                     "  key: server.key\n"
+	                     "  inbound: {listen: 0.0.0.0:1234, target: "
+	                     "127.0.0.1:1235}\n");
+
+	cr_assert(t_contains(p, "/nonexistent/nodedata/db/nodeid"), "%s", p);
+	free(p);
+}

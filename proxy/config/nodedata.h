@@ -1,0 +1,47 @@
+#ifndef PP_NODEDATA_H
+#define PP_NODEDATA_H
+
+/*
+ * Swaptacular node data as configuration.  A node data directory (layout in
+ * README: root-ca.crt, db/nodeid, peers/<id>/{root-ca.crt, sub-ca.crt,
+ * nodeinfo/stomp.toml, ACTIVE, DEACTIVATED}) becomes one inbound tunnel
+ * trusting only the node's root and admitting only active peers, and one
+ * outbound tunnel per active peer, listening on <socket_dir>/<id>.sock.
+ */
+
+#include <stdint.h>
+
+#include "config/config.h"
+
+struct pp_nodedata {
+	char *path;
+	char *cert;
+	char *key;
+	struct pp_addr inbound_listen;
+	struct pp_addr inbound_target;
+	int has_inbound;
+	char *socket_dir; /* NULL: no outbound tunnels */
+	uint64_t rescan_ms;
+};
+
+/* pp_nodedata_expand(c, nd, p): add the tunnels ${nd} describes to ${c}:
+ * problems with the node itself are errors in ${p}; a peer whose files are
+ * missing or broken is skipped with a warning naming why. */
+void pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
+                        struct pp_problems *p);
+
+/* pp_nodedata_gate(dir, id, detail, len): a pp_trust_gate_fn admitting the
+ * caller ${id} only if <dir>/peers/<id>/ exists with ACTIVE and without
+ * DEACTIVATED.  Read at every handshake, so a deactivation takes effect
+ * for the next connection. */
+int pp_nodedata_gate(void *dir, const char *id, char *detail, size_t len);
+
+/* pp_stomp_servers(path, out, n, err, errlen): read servers = ["h:p", ...]
+ * from a Swaptacular nodeinfo/stomp.toml.  Return 0, or -1 with why. */
+int pp_stomp_servers(const char *path, struct pp_addr **out, size_t *n,
+                     char *err, size_t errlen);
+
+/* pp_nodedata_free(nd): free ${nd}; NULL does nothing. */
+void pp_nodedata_free(struct pp_nodedata *nd);
+
+#endif
