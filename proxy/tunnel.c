@@ -13,6 +13,8 @@
 #include <uv.h>
 
 #include "net/addr.h"
+#include "config/nodedata.h"
+#include "identity/connect.h"
 #include "net/dial.h"
 #include "runtime/worker.h"
 #include "tls/context.h"
@@ -22,7 +24,7 @@
 /* Records moved per direction before yielding to other tunnels. */
 #define PUMP_BUDGET 16
 
-enum tstate { T_HANDSHAKE, T_DIAL, T_PUMP, T_LINGER, T_CLOSING };
+enum tstate { T_REQUEST, T_HANDSHAKE, T_DIAL, T_PUMP, T_LINGER, T_CLOSING };
 
 /* How long a refused client gets to read our alert before the close. */
 #define LINGER_MS 2000
@@ -74,6 +76,9 @@ struct pp_tunnel {
 	char remote[80];
 	char target[PP_HOST_MAX + 16];
 	struct pp_tls_conn tlsc; /* verdict and session slot of the TLS side */
+	const struct pp_tunnel_conf *counted; /* whose open count we hold */
+	struct pp_connect_req *req; /* T_REQUEST: the CONNECT head so far */
+	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
 };
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -94,6 +99,7 @@ tunnel_release(struct pp_tunnel *t)
 {
 	if (--t->handles > 0)
 		return;
+	free(t->req);
 	SSL_free(t->acc.ssl);
 	SSL_free(t->up.ssl);
 	if (t->acc.fd >= 0)
@@ -107,7 +113,7 @@ tunnel_release(struct pp_tunnel *t)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	t->w->ntunnels--;
-	atomic_fetch_sub(open_count(t->tc), 1);
+	atomic_fetch_sub(open_count(t->counted), 1);
 	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
 	pp_config_unref(t->conf);
 	pp_worker_tunnel_freed(t->w);
@@ -473,6 +479,14 @@ pump(struct pp_tunnel *t)
 	side_update(&t->up);
 }
 
+/* A small reply to a plain client (CONNECT answers): it fits the empty
+ * socket buffer of a fresh connection, so one send does. */
+static void
+reply(struct pp_tunnel *t, const char *msg)
+{
+	(void)!send(t->acc.fd, msg, strlen(msg), MSG_NOSIGNAL);
+}
+
 static void
 on_idle_timer(uv_timer_t *h)
 {
@@ -491,6 +505,8 @@ static void
 start_pumping(struct pp_tunnel *t)
 {
 	t->state = T_PUMP;
+	if (t->via_connect)
+		reply(t, pp_connect_200);
 	t->last_ms = uv_now(&t->w->loop);
 	uv_timer_stop(&t->timer);
 	if (t->tc->idle_timeout_ms > 0)
@@ -556,6 +572,20 @@ linger_read(struct pp_tunnel *t)
 	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
 }
 
+/* End a tunnel whose peer was refused (the refusal is logged): a TLS
+ * client gets time to read our alert, a CONNECT client a 502. */
+static void
+refused_close(struct pp_tunnel *t)
+{
+	if (t->tls == &t->acc) {
+		linger_start(t);
+		return;
+	}
+	if (t->via_connect)
+		reply(t, pp_connect_502);
+	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+}
+
 static void
 handshake_failed(struct pp_tunnel *t, int ssl_err)
 {
@@ -587,11 +617,7 @@ handshake_failed(struct pp_tunnel *t, int ssl_err)
 		             : "connection closed during handshake");
 	}
 	log_refused(t, reason, detail);
-	/* The peer learns why from the alert already sent; no tunnel line. */
-	if (t->tls == &t->acc)
-		linger_start(t);
-	else
-		tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+	refused_close(t);
 }
 
 static void
@@ -647,10 +673,7 @@ resumed_still_trusted(struct pp_tunnel *t)
 	ERR_clear_error();
 	log_refused(t, pp_refusal_name(t->tlsc.verdict.reason),
 	            t->tlsc.verdict.detail);
-	if (t->tls == &t->acc)
-		linger_start(t);
-	else
-		tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+	refused_close(t);
 	return (0);
 }
 
@@ -725,6 +748,8 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	}
 	t->handles--;
 	if (fd < 0) {
+		if (t->via_connect)
+			reply(t, pp_connect_502);
 		tunnel_close(t,
 		             status == UV_ETIMEDOUT ? "connect_timeout"
 		                                    : "connect_failed",
@@ -763,6 +788,132 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	start_handshake(t);
 }
 
+/* ---- HTTP CONNECT: choose the outbound tunnel by peer id ---- */
+
+static void
+request_refused(struct pp_tunnel *t, const char *reply_msg, const char *reason,
+                const char *detail)
+{
+	struct pp_logline l;
+
+	pp_log_begin(&l, PP_LOG_WARN, "connect_refused");
+	pp_log_str(&l, "tunnel", t->tc->name);
+	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
+	pp_log_str(&l, "remote", t->remote);
+	pp_log_str(&l, "reason", reason);
+	pp_log_str(&l, "detail", detail);
+	pp_log_end(&l);
+	reply(t, reply_msg);
+	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+}
+
+/* The head is complete: find the active peer's outbound tunnel. */
+static void
+request_done(struct pp_tunnel *t)
+{
+	const struct pp_tunnel_conf *out = NULL;
+	char id[PP_PEER_ID_MAX + 1], why[256];
+
+	if (pp_connect_peer(t->req, id, sizeof(id)) != 0) {
+		request_refused(t, pp_connect_400, "bad_request",
+		                "the target is not <peer-id>:<port>");
+		return;
+	}
+	for (size_t i = 0; i < t->conf->ntunnels; i++) {
+		const struct pp_tunnel_conf *c = &t->conf->tunnels[i];
+		if (c->kind == PP_TUNNEL_OUTBOUND && c->peer != NULL &&
+		    strcmp(c->peer, id) == 0)
+			out = c;
+	}
+	if (out == NULL) {
+		snprintf(why, sizeof(why), "no active peer %s", id);
+		request_refused(t, pp_connect_403, "unknown_peer", why);
+		return;
+	}
+	if (t->tc->gate_dir != NULL &&
+	    pp_nodedata_gate(t->tc->gate_dir, id, why, sizeof(why)) != 0) {
+		request_refused(t, pp_connect_403, "peer_inactive", why);
+		return;
+	}
+	free(t->req);
+	t->req = NULL;
+	t->acc.want = 0;
+	side_update(&t->acc);
+	uv_timer_stop(&t->timer);
+	t->tc = out;
+	t->via_connect = 1;
+	start_dial(t);
+}
+
+static void
+request_read(struct pp_tunnel *t)
+{
+	struct pipe *p = &t->fwd;
+	size_t used;
+	ssize_t n;
+	int r;
+
+	if (p->buf == NULL && (p->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
+		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		return;
+	}
+	do {
+		n = recv(t->acc.fd, p->buf + p->len, PP_BUF_SIZE - p->len, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL); /* app gave up */
+		return;
+	}
+	r = pp_connect_feed(t->req, (char *)p->buf + p->len, (size_t)n, &used);
+	if (r < 0) {
+		request_refused(t, pp_connect_400, "bad_request",
+		                "not a well-formed CONNECT request");
+		return;
+	}
+	if (r == 0) {
+		p->len += (uint32_t)n;
+		if (p->len >= PP_CONNECT_HEAD_MAX)
+			request_refused(t, pp_connect_400, "bad_request",
+			                "request head too large");
+		return;
+	}
+	/* Bytes after the head are the app's first tunnel data. */
+	p->off = p->len + (uint32_t)used;
+	p->len = p->len + (uint32_t)n - p->off;
+	if (p->len == 0) {
+		pp_bufpool_put(&t->w->pool, p->buf);
+		p->buf = NULL;
+		p->off = 0;
+	}
+	request_done(t);
+}
+
+static void
+on_request_timeout(uv_timer_t *h)
+{
+	struct pp_tunnel *t = h->data;
+
+	request_refused(t, pp_connect_400, "bad_request",
+	                "request not complete in time");
+}
+
+static void
+start_request(struct pp_tunnel *t)
+{
+	if ((t->req = malloc(sizeof(*t->req))) == NULL) {
+		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		return;
+	}
+	pp_connect_init(t->req);
+	t->state = T_REQUEST;
+	uv_timer_start(&t->timer, on_request_timeout,
+	               t->tc->handshake_timeout_ms, 0);
+	t->acc.want = UV_READABLE;
+	side_update(&t->acc);
+}
+
 static void
 on_poll(uv_poll_t *h, int status, int events)
 {
@@ -791,6 +942,9 @@ on_poll(uv_poll_t *h, int status, int events)
 		break;
 	case T_PUMP:
 		pump(t);
+		break;
+	case T_REQUEST:
+		request_read(t);
 		break;
 	case T_LINGER:
 		linger_read(t);
@@ -852,6 +1006,7 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	}
 	t->w = w;
 	t->tc = tc;
+	t->counted = tc;
 	t->conf = pp_config_ref(w->conf);
 	t->id = conn_id(w);
 	t->start_ms = uv_now(&w->loop);
@@ -881,6 +1036,10 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	}
 	if (tc->kind == PP_TUNNEL_OUTBOUND) {
 		start_dial(t);
+		return;
+	}
+	if (tc->kind == PP_TUNNEL_CONNECT) {
+		start_request(t);
 		return;
 	}
 	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &t->tlsc);

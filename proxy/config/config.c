@@ -131,6 +131,8 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 	};
 	char why[512];
 
+	if (t->kind == PP_TUNNEL_CONNECT) /* plain: no TLS of its own */
+		return (0);
 	if ((t->trust = pp_trust_new(&tp, why, sizeof(why))) == NULL)
 		goto err;
 	if (check_peer_ids(t, why, sizeof(why)) != 0)
@@ -165,7 +167,7 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 			i--;
 			continue;
 		}
-		long long na = pp_tls_leaf_not_after(t->ctx);
+		long long na = t->ctx ? pp_tls_leaf_not_after(t->ctx) : 0;
 		if (na != 0 && na < (long long)soon)
 			pp_problems_warn(
 			    p,
@@ -175,6 +177,8 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 			    (na - (long long)time(NULL)) / 86400);
 	}
 	for (size_t i = 0; i < c->ntunnels; i++) {
+		if (!pp_tunnel_listens(&c->tunnels[i]))
+			continue;
 		pp_addr_format(&c->tunnels[i].listen, a, sizeof(a));
 		for (size_t j = 0; j < i; j++) {
 			pp_addr_format(&c->tunnels[j].listen, b, sizeof(b));
@@ -260,6 +264,12 @@ pp_problems_free(struct pp_problems *p)
 	strv_free(p->items, p->n);
 	strv_free(p->warnings, p->nwarnings);
 	memset(p, 0, sizeof(*p));
+}
+
+int
+pp_tunnel_listens(const struct pp_tunnel_conf *t)
+{
+	return (t->listen.port != 0 || t->listen.path[0] != '\0');
 }
 
 int

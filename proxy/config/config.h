@@ -19,7 +19,13 @@
 #include "tls/trust.h"
 #include "util/log.h"
 
-enum pp_tunnel_kind { PP_TUNNEL_INBOUND, PP_TUNNEL_OUTBOUND };
+/* CONNECT: plain HTTP CONNECT requests choosing an outbound tunnel of the
+ * same configuration by its peer id (node data mode). */
+enum pp_tunnel_kind {
+	PP_TUNNEL_INBOUND,
+	PP_TUNNEL_OUTBOUND,
+	PP_TUNNEL_CONNECT
+};
 
 /* Everything wrong with a configuration, so that one run of "check" lists
  * it all. */
@@ -122,6 +128,10 @@ void pp_problems_print(const struct pp_problems *p, const char *prefix,
 
 /* pp_problems_free(p): free the recorded problems (not ${p} itself). */
 void pp_problems_free(struct pp_problems *p);
+
+/* pp_tunnel_listens(t): non-zero if ${t} has a listener of its own (a node
+ * data peer reached only through CONNECT has none). */
+int pp_tunnel_listens(const struct pp_tunnel_conf *t);
 
 /* pp_config_workers(c): the number of worker threads ${c} asks for. */
 int pp_config_workers(const struct pp_config *c);

@@ -723,11 +723,12 @@ ND_KEY(socket_dir, set_file(L, v, path, &nd->socket_dir))
 static void
 n_connect_listen(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
-	(void)obj;
-	if (!is_null(v))
-		problem(L, v, path,
-		        "the HTTP CONNECT listener is not supported by this "
-		        "version yet: reach peers through socket_dir");
+	struct pp_nodedata *nd = obj;
+
+	if (is_null(v))
+		return;
+	nd->has_connect = 1;
+	set_addr(L, v, path, &nd->connect_listen);
 }
 
 static const struct key nd_inbound_keys[] = {
@@ -790,7 +791,7 @@ g_nodedata(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		problem(L, v, path, "cert is required");
 	if (nd->key == NULL)
 		problem(L, v, path, "key is required");
-	if (!nd->has_inbound && nd->socket_dir == NULL)
+	if (!nd->has_inbound && nd->socket_dir == NULL && !nd->has_connect)
 		problem(L, v, path,
 		        "give inbound and/or outbound.socket_dir: nothing to "
 		        "serve");

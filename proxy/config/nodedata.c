@@ -185,8 +185,10 @@ add_outbound(struct pp_config *c, const struct pp_nodedata *nd, const char *id,
 		pp_problems_add(p, "nodedata: out of memory");
 		return;
 	}
+	/* Without socket_dir the peer is reachable through CONNECT only. */
 	snprintf(sock, sizeof(sock), "unix:%s/%s.sock", nd->socket_dir, id);
-	if (pp_addr_parse(sock, &t->listen, err, sizeof(err)) != 0)
+	if (nd->socket_dir != NULL &&
+	    pp_addr_parse(sock, &t->listen, err, sizeof(err)) != 0)
 		pp_problems_add(p, "nodedata.outbound.socket_dir: %s", err);
 	t->targets = servers;
 	t->ntargets = n;
@@ -223,7 +225,17 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 	}
 	if (nd->has_inbound)
 		add_inbound(c, nd, p);
-	if (nd->socket_dir == NULL)
+	if (nd->has_connect) {
+		struct pp_tunnel_conf *t =
+		    pp_config_add_tunnel(c, PP_TUNNEL_CONNECT, "connect");
+		if (t == NULL) {
+			pp_problems_add(p, "nodedata: out of memory");
+			return;
+		}
+		t->listen = nd->connect_listen;
+		t->gate_dir = strdup(nd->path);
+	}
+	if (nd->socket_dir == NULL && !nd->has_connect)
 		return;
 	snprintf(path, sizeof(path), "%s/peers", nd->path);
 	if ((d = opendir(path)) == NULL) {

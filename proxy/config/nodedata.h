@@ -6,7 +6,8 @@
  * README: root-ca.crt, db/nodeid, peers/<id>/{root-ca.crt, sub-ca.crt,
  * nodeinfo/stomp.toml, ACTIVE, DEACTIVATED}) becomes one inbound tunnel
  * trusting only the node's root and admitting only active peers, and one
- * outbound tunnel per active peer, listening on <socket_dir>/<id>.sock.
+ * outbound tunnel per active peer, listening on <socket_dir>/<id>.sock,
+ * and optionally an HTTP CONNECT listener choosing among them by peer id.
  */
 
 #include <stdint.h>
@@ -21,6 +22,8 @@ struct pp_nodedata {
 	struct pp_addr inbound_target;
 	int has_inbound;
 	char *socket_dir; /* NULL: no outbound tunnels */
+	struct pp_addr connect_listen;
+	int has_connect;
 	uint64_t rescan_ms;
 };
 

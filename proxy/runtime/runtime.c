@@ -111,6 +111,11 @@ open_listeners(struct pp_runtime *rt, int *fds)
 	if (one == NULL)
 		return (-1);
 	for (size_t t = 0; t < nt; t++) {
+		if (!pp_tunnel_listens(&c->tunnels[t])) {
+			for (size_t w = 0; w < nw; w++)
+				fds[w * nt + t] = -1;
+			continue;
+		}
 		pp_addr_format(&c->tunnels[t].listen, addr, sizeof(addr));
 		if (pp_listen_open(&c->tunnels[t].listen, nw, one, err,
 		                   sizeof(err)) != 0) {
@@ -122,7 +127,8 @@ open_listeners(struct pp_runtime *rt, int *fds)
 			pp_log_end(&l);
 			for (size_t u = 0; u < t; u++)
 				for (size_t w = 0; w < nw; w++)
-					close(fds[w * nt + u]);
+					if (fds[w * nt + u] >= 0)
+						close(fds[w * nt + u]);
 			free(one);
 			return (-1);
 		}
@@ -140,19 +146,23 @@ log_listening(struct pp_runtime *rt)
 
 	for (size_t t = 0; t < rt->conf->ntunnels; t++) {
 		const struct pp_tunnel_conf *tc = &rt->conf->tunnels[t];
+		static const char *const kinds[] = {"inbound", "outbound",
+		                                    "connect"};
 		struct pp_logline l;
 
+		if (!pp_tunnel_listens(tc))
+			continue;
 		pp_addr_format(&tc->listen, addr, sizeof(addr));
 		pp_log_begin(&l, PP_LOG_INFO, "listening");
 		pp_log_str(&l, "tunnel", tc->name);
-		pp_log_str(&l, "kind",
-		           tc->kind == PP_TUNNEL_INBOUND ? "inbound"
-		                                         : "outbound");
+		pp_log_str(&l, "kind", kinds[tc->kind]);
 		pp_log_str(&l, "addr", addr);
-		pp_log_str(&l, "identity",
-		           pp_trust_mode(tc->trust) == PP_IDENTITY_SWAPTACULAR
-		               ? "swaptacular"
-		               : "x509");
+		if (tc->trust != NULL)
+			pp_log_str(&l, "identity",
+			           pp_trust_mode(tc->trust) ==
+			                   PP_IDENTITY_SWAPTACULAR
+			               ? "swaptacular"
+			               : "x509");
 		pp_log_end(&l);
 	}
 }

@@ -179,8 +179,12 @@ pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
 	if ((w->listeners = calloc(w->nlisteners ? w->nlisteners : 1,
 	                           sizeof(*w->listeners))) == NULL)
 		goto err1;
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		struct pp_listener *l = &w->listeners[i];
+	w->nlisteners = 0;
+	for (size_t i = 0; i < conf->ntunnels; i++) {
+		struct pp_listener *l = &w->listeners[w->nlisteners];
+		if (fds[i] < 0) /* a tunnel without a listener of its own */
+			continue;
+		w->nlisteners++;
 		l->fd = fds[i];
 		l->w = w;
 		l->tc = &conf->tunnels[i];

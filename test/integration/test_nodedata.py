@@ -32,8 +32,9 @@ def tree(tmpdir_short):
     return pki
 
 
-def _config(tree, node, backend):
+def _config(tree, node, backend, connect=None):
     path = "%s/%s.yaml" % (tree.tmp, node.name)
+    extra = ", connect_listen: %s" % connect if connect else ""
     with open(path, "w") as f:
         f.write(f"""
 workers: 1
@@ -42,7 +43,7 @@ nodedata:
   cert: {node.server_crt}
   key: {node.server_key}
   inbound: {{listen: 127.0.0.1:{tree.ports[node.id]}, target: {backend.target}}}
-  outbound: {{socket_dir: {tree.tmp}/{node.name}-peers}}
+  outbound: {{socket_dir: {tree.tmp}/{node.name}-peers{extra}}}
   rescan_interval: 60s
 """)
     return path
@@ -56,7 +57,8 @@ def _call(tree, a, b, msg):
         s.connect("%s/%s-peers/%s.sock" % (tree.tmp, a.name, b.id))
         s.sendall(msg)
         return s.recv(4096)
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):
+        # refused: the tunnel may be gone before or after our send
         return b""
     finally:
         s.close()
@@ -122,3 +124,65 @@ def test_broken_peer_is_skipped_and_the_others_work(tree, proxy, server):
     assert _call(tree, n0, n1, b"still fine\n") == b"still fine\n"
     rc, out, err = harness.run_cli(["check", "--config", _config(tree, n0, app1)])
     assert rc == 0 and "skipped" in err, (rc, out, err)
+
+
+def _connect_request(addr, head, then=b""):
+    """Send HEAD (+ THEN) to the CONNECT listener; return (status line,
+    socket) with the socket positioned after the response head."""
+    s = harness.connect(addr)
+    s.sendall(head + then)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    status = data.split(b"\r\n", 1)[0].decode()
+    return status, s, data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+
+
+def test_http_connect_picks_the_peer_by_id(tree, proxy, server):
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    connect_addr = "127.0.0.1:%d" % harness.free_port()
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler),
+                                           connect=connect_addr))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    # node2 does not run: its stomp.toml port is closed
+
+    # 200, and bytes sent right behind the head are the first tunnel data
+    status, s, rest = _connect_request(
+        connect_addr, b"CONNECT %s:1234 HTTP/1.1\r\nHost: x\r\n\r\n" % n1.id.encode(),
+        then=b"early bytes\n")
+    try:
+        assert status == "HTTP/1.1 200 Connection established", status
+        while not rest.endswith(b"\n"):
+            rest += s.recv(4096)
+        assert rest == b"early bytes\n"
+        s.sendall(b"more\n")
+        assert harness.recv_line(s) == b"more\n"
+    finally:
+        s.close()
+    rec = p0.wait_event("tunnel_closed", tunnel="peer-" + n1.id)
+    assert rec["peer"] == n1.id and rec["bytes_up"] == str(len(b"early bytes\nmore\n")), rec
+
+    status, s, _ = _connect_request(connect_addr, b"CONNECT %s:1234 HTTP/1.1\r\n\r\n" % n2.id.encode())
+    s.close()
+    assert status == "HTTP/1.1 502 Bad Gateway", status
+
+    status, s, _ = _connect_request(connect_addr, b"CONNECT 0badc0de:1234 HTTP/1.1\r\n\r\n")
+    s.close()
+    assert status == "HTTP/1.1 403 Forbidden", status
+    assert p0.wait_event("connect_refused", reason="unknown_peer")
+
+    for bad in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"CONNECT nonsense HTTP/1.1\r\n\r\n",
+                b"\x16\x03\x01 not http at all\r\n\r\n"):
+        status, s, _ = _connect_request(connect_addr, bad)
+        s.close()
+        assert status == "HTTP/1.1 400 Bad Request", (bad, status)
+
+    # deactivated after start: 403 at once
+    (n0.peer_dir(n1) / "DEACTIVATED").write_text("now\n")
+    status, s, _ = _connect_request(connect_addr, b"CONNECT %s:1234 HTTP/1.1\r\n\r\n" % n1.id.encode())
+    s.close()
+    assert status == "HTTP/1.1 403 Forbidden", status
+    assert p0.wait_event("connect_refused", reason="peer_inactive")
