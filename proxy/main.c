@@ -38,9 +38,37 @@ cmd_version(void)
 	return (PP_EXIT_OK);
 }
 
-/* Build ${c} (consumed) and serve it; ${cmd} prefixes error messages. */
+/* The command line of a tunnel subcommand, parsed again on SIGHUP so that
+ * rotated certificates and keys are read afresh. */
+struct cli_args {
+	enum pp_tunnel_kind kind;
+	int argc;
+	char **argv;
+};
+
+static struct pp_config *
+reload_cli(void *arg, struct pp_problems *p)
+{
+	struct cli_args *a = arg;
+	struct pp_config *c;
+
+	if (pp_cli_tunnel(a->kind, a->argc, a->argv, &c) != PP_EXIT_OK) {
+		pp_problems_add(p, "the command line no longer parses");
+		return (NULL);
+	}
+	return (c);
+}
+
+static struct pp_config *
+reload_file(void *arg, struct pp_problems *p)
+{
+	return (pp_config_load(arg, p));
+}
+
+/* Build ${c} (consumed) and serve it, reloading with ${reload}; ${cmd}
+ * prefixes error messages. */
 static int
-serve(struct pp_config *c, const char *cmd)
+serve(struct pp_config *c, const char *cmd, pp_reload_fn *reload, void *arg)
 {
 	struct pp_problems p = {0};
 	char prefix[64];
@@ -62,7 +90,7 @@ serve(struct pp_config *c, const char *cmd)
 	    mkdir(c->nodedata->socket_dir, 0755) != 0 && errno != EEXIST)
 		pp_log_msg(PP_LOG_ERROR, "socket_dir", "%s: %s",
 		           c->nodedata->socket_dir, strerror(errno));
-	rc = pp_runtime_run(c);
+	rc = pp_runtime_run(c, reload, arg);
 	pp_config_unref(c);
 	return (rc);
 }
@@ -78,7 +106,8 @@ cmd_tunnel(enum pp_tunnel_kind kind, int argc, char **argv)
 		return (PP_EXIT_OK);
 	if (rc != PP_EXIT_OK)
 		return (rc);
-	return (serve(c, argv[0]));
+	struct cli_args a = {kind, argc, argv};
+	return (serve(c, argv[0], reload_cli, &a));
 }
 
 /* run/check: the configuration file from --config FILE (or
@@ -139,7 +168,7 @@ cmd_config(int argc, char **argv, int serve_it)
 			pp_log_msg(PP_LOG_WARN, "config_warning", "%s",
 			           p.warnings[i]);
 		pp_problems_free(&p);
-		return (serve(c, argv[0]));
+		return (serve(c, argv[0], reload_file, (void *)path));
 	}
 	if (pp_config_build(c, &p) != 0) {
 		pp_problems_print(&p, prefix, stderr);

@@ -1068,6 +1068,41 @@ pp_tunnel_run_deferred(struct pp_worker *w)
 	}
 }
 
+static const struct pp_tunnel_conf *
+find_tunnel(const struct pp_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->ntunnels; i++) {
+		if (strcmp(c->tunnels[i].name, name) == 0)
+			return (&c->tunnels[i]);
+	}
+	return (NULL);
+}
+
+void
+pp_tunnel_recheck_all(struct pp_worker *w, const struct pp_config *conf)
+{
+	struct pp_verdict v;
+
+	for (struct pp_tunnel *t = w->tunnels; t != NULL; t = t->next) {
+		const struct pp_tunnel_conf *n = find_tunnel(conf, t->tc->name);
+
+		if (t->state != T_DIAL && t->state != T_PUMP)
+			continue;
+		if (t->tc->kind == PP_TUNNEL_INBOUND && n != NULL &&
+		    n->trust != NULL &&
+		    pp_tls_verify_with(t->acc.ssl, n->trust, &v) != 0)
+			tunnel_close(t, "peer_untrusted", v.detail,
+			             CLOSE_ABORT);
+		else if (t->tc->kind == PP_TUNNEL_OUTBOUND &&
+		         t->tc->peer != NULL &&
+		         (n == NULL || n->peer == NULL ||
+		          strcmp(n->peer, t->tc->peer) != 0))
+			tunnel_close(t, "peer_removed",
+			             "the peer has no tunnel after the reload",
+			             CLOSE_ABORT);
+	}
+}
+
 void
 pp_tunnel_abort_all(struct pp_worker *w)
 {

@@ -31,6 +31,12 @@ void pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc,
  * their share of an earlier loop turn. */
 void pp_tunnel_run_deferred(struct pp_worker *w);
 
+/* pp_tunnel_recheck_all(w, conf): after a reload to ${conf}, close the
+ * tunnels of ${w} whose peer is no longer trusted: an inbound caller that
+ * fails the new policy of the tunnel of the same name (allow lists, node
+ * data deactivation), or an outbound peer that has no tunnel any more. */
+void pp_tunnel_recheck_all(struct pp_worker *w, const struct pp_config *conf);
+
 /* pp_tunnel_abort_all(w): close every tunnel of ${w} at once (drain
  * deadline), logging reason "shutdown". */
 void pp_tunnel_abort_all(struct pp_worker *w);

@@ -11,12 +11,19 @@
 
 #include <uv.h>
 
+#include "config/nodedata.h"
 #include "net/listen.h"
 #include "runtime/worker.h"
 #include "util/log.h"
 
 struct pp_runtime {
-	struct pp_config *conf;
+	struct pp_config *conf; /* the current snapshot (reference held) */
+	int *fds;               /* its listeners: fds[w * ntunnels + t] */
+	pp_reload_fn *reload;
+	void *reload_arg;
+	uv_timer_t rescan_timer; /* node data: reload every rescan_interval */
+	uv_timer_t retry_timer;  /* a reload waiting for the last one */
+	uint64_t reloads_ok, reloads_failed;
 	uv_loop_t *loop;
 	int nworkers;
 	struct pp_worker *workers;
@@ -47,6 +54,8 @@ on_worker_exit(uv_async_t *h)
 	uv_close((uv_handle_t *)&rt->sigterm, NULL);
 	uv_close((uv_handle_t *)&rt->sighup, NULL);
 	uv_close((uv_handle_t *)&rt->drain_timer, NULL);
+	uv_close((uv_handle_t *)&rt->rescan_timer, NULL);
+	uv_close((uv_handle_t *)&rt->retry_timer, NULL);
 }
 
 static void
@@ -70,6 +79,223 @@ open_tunnels(struct pp_runtime *rt)
 	return (n);
 }
 
+/* ---- reload: a new snapshot, swapped in for new connections ---- */
+
+static void reload(struct pp_runtime *rt, const char *why);
+
+static void
+on_retry(uv_timer_t *h)
+{
+	reload(h->data, "retry");
+}
+
+static void
+on_rescan(uv_timer_t *h)
+{
+	reload(h->data, "rescan");
+}
+
+static void
+reload_failed(struct pp_runtime *rt, const char *why,
+              const struct pp_problems *p, const char *msg)
+{
+	struct pp_logline l;
+
+	rt->reloads_failed++;
+	pp_log_begin(&l, PP_LOG_ERROR, "reload_failed");
+	pp_log_str(&l, "trigger", why);
+	pp_log_u64(&l, "problems", p ? p->n : 1);
+	pp_log_str(&l, "error", p && p->n ? p->items[0] : msg);
+	pp_log_end(&l);
+	for (size_t i = 1; p != NULL && i < p->n && i < 20; i++)
+		pp_log_msg(PP_LOG_ERROR, "reload_problem", "%s", p->items[i]);
+}
+
+/* The index of the tunnel of ${c} listening on ${addr}, or -1. */
+static long
+find_listener(const struct pp_config *c, const char *addr)
+{
+	char a[PP_HOST_MAX + 16];
+
+	for (size_t i = 0; i < c->ntunnels; i++) {
+		if (!pp_tunnel_listens(&c->tunnels[i]))
+			continue;
+		pp_addr_format(&c->tunnels[i].listen, a, sizeof(a));
+		if (strcmp(a, addr) == 0)
+			return ((long)i);
+	}
+	return (-1);
+}
+
+/* Close the sockets reload_listeners opened for the first ${upto} tunnels
+ * of ${next} (not those carried over). */
+static void
+close_new_listeners(struct pp_runtime *rt, struct pp_config *next, int *fds,
+                    size_t upto)
+{
+	size_t nw = (size_t)rt->nworkers, nt = next->ntunnels;
+	char addr[PP_HOST_MAX + 16];
+
+	for (size_t u = 0; u < upto; u++) {
+		if (!pp_tunnel_listens(&next->tunnels[u]))
+			continue;
+		pp_addr_format(&next->tunnels[u].listen, addr, sizeof(addr));
+		if (find_listener(rt->conf, addr) >= 0)
+			continue;
+		for (size_t w = 0; w < nw; w++)
+			close(fds[w * nt + u]);
+	}
+}
+
+/* Descriptors for ${next}: the current ones where an address carries over,
+ * new sockets elsewhere.  Return the table, or NULL (nothing left open)
+ * with the failure in ${err}. */
+static int *
+reload_listeners(struct pp_runtime *rt, struct pp_config *next, char *err,
+                 size_t errlen)
+{
+	size_t nw = (size_t)rt->nworkers, nt = next->ntunnels;
+	size_t ot = rt->conf->ntunnels;
+	int *fds = malloc(nw * (nt ? nt : 1) * sizeof(int));
+	int *one = malloc(nw * sizeof(int));
+	char addr[PP_HOST_MAX + 16], why[256];
+
+	if (fds == NULL || one == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t t = 0; t < nt; t++) {
+		long o;
+
+		for (size_t w = 0; w < nw; w++)
+			fds[w * nt + t] = -1;
+		if (!pp_tunnel_listens(&next->tunnels[t]))
+			continue;
+		pp_addr_format(&next->tunnels[t].listen, addr, sizeof(addr));
+		if ((o = find_listener(rt->conf, addr)) >= 0) {
+			for (size_t w = 0; w < nw; w++)
+				fds[w * nt + t] = rt->fds[w * ot + (size_t)o];
+			continue;
+		}
+		if (pp_listen_open(&next->tunnels[t].listen, nw, one, why,
+		                   sizeof(why)) != 0) {
+			snprintf(err, errlen, "listen %s: %s", addr, why);
+			close_new_listeners(rt, next, fds, t);
+			goto fail;
+		}
+		for (size_t w = 0; w < nw; w++)
+			fds[w * nt + t] = one[w];
+	}
+	free(one);
+	return (fds);
+fail:
+	free(one);
+	free(fds);
+	return (NULL);
+}
+
+/* Unlink the socket files of unix listeners ${next} no longer has. */
+static void
+unlink_dropped(const struct pp_config *old, const struct pp_config *next)
+{
+	char addr[PP_HOST_MAX + 16];
+
+	for (size_t i = 0; i < old->ntunnels; i++) {
+		if (old->tunnels[i].listen.kind != PP_ADDR_UNIX ||
+		    !pp_tunnel_listens(&old->tunnels[i]))
+			continue;
+		pp_addr_format(&old->tunnels[i].listen, addr, sizeof(addr));
+		if (find_listener(next, addr) < 0)
+			unlink(old->tunnels[i].listen.path);
+	}
+}
+
+/* Count the tunnel names of ${a} that ${b} lacks. */
+static size_t
+names_missing(const struct pp_config *a, const struct pp_config *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->ntunnels; i++) {
+		int found = 0;
+		for (size_t j = 0; j < b->ntunnels && !found; j++)
+			found =
+			    strcmp(a->tunnels[i].name, b->tunnels[j].name) == 0;
+		n += !found;
+	}
+	return (n);
+}
+
+static void
+reload(struct pp_runtime *rt, const char *why)
+{
+	struct pp_problems p = {0};
+	struct pp_config *next;
+	struct pp_logline l;
+	char err[512];
+	size_t added, removed, nt;
+	int *fds;
+
+	if (rt->draining || rt->reload == NULL)
+		return;
+	for (int i = 0; i < rt->nworkers; i++) {
+		if (pp_worker_swap_pending(&rt->workers[i])) {
+			uv_timer_start(&rt->retry_timer, on_retry, 100, 0);
+			return;
+		}
+	}
+	if ((next = rt->reload(rt->reload_arg, &p)) == NULL ||
+	    pp_config_build(next, &p) != 0) {
+		reload_failed(rt, why, &p, "cannot read the configuration");
+		pp_problems_free(&p);
+		pp_config_unref(next);
+		return;
+	}
+	for (size_t i = 0; i < p.nwarnings; i++)
+		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p.warnings[i]);
+	pp_problems_free(&p);
+	if (pp_config_workers(next) != rt->nworkers)
+		pp_log_msg(PP_LOG_WARN, "reload_partial",
+		           "the worker count changes only with a restart");
+	if ((fds = reload_listeners(rt, next, err, sizeof(err))) == NULL) {
+		reload_failed(rt, why, NULL, err);
+		pp_config_unref(next);
+		return;
+	}
+	nt = next->ntunnels;
+	for (int i = 0; i < rt->nworkers; i++) {
+		struct pp_swap *s = calloc(1, sizeof(*s));
+		if (s == NULL ||
+		    (s->fds = malloc((nt ? nt : 1) * sizeof(int))) == NULL) {
+			/* Out of memory: this worker keeps the old one. */
+			free(s);
+			continue;
+		}
+		memcpy(s->fds, &fds[(size_t)i * nt], nt * sizeof(int));
+		s->conf = pp_config_ref(next);
+		pp_worker_swap(&rt->workers[i], s);
+	}
+	unlink_dropped(rt->conf, next);
+	added = names_missing(next, rt->conf);
+	removed = names_missing(rt->conf, next);
+	pp_log_configure(next->log_level, next->log_json);
+	pp_log_begin(&l,
+	             strcmp(why, "rescan") == 0 && added + removed == 0
+	                 ? PP_LOG_DEBUG
+	                 : PP_LOG_INFO,
+	             "reloaded");
+	pp_log_str(&l, "trigger", why);
+	pp_log_u64(&l, "tunnels", nt);
+	pp_log_u64(&l, "added", added);
+	pp_log_u64(&l, "removed", removed);
+	pp_log_end(&l);
+	rt->reloads_ok++;
+	free(rt->fds);
+	rt->fds = fds;
+	pp_config_unref(rt->conf);
+	rt->conf = next;
+}
+
 static void
 on_signal(uv_signal_t *h, int signum)
 {
@@ -77,9 +303,7 @@ on_signal(uv_signal_t *h, int signum)
 	struct pp_logline l;
 
 	if (signum == SIGHUP) {
-		pp_log_msg(
-		    PP_LOG_INFO, "reload_skipped",
-		    "SIGHUP: nothing to reload for command-line tunnels");
+		reload(rt, "SIGHUP");
 		return;
 	}
 	if (rt->draining) {
@@ -95,6 +319,8 @@ on_signal(uv_signal_t *h, int signum)
 	pp_log_end(&l);
 	for (int i = 0; i < rt->nworkers; i++)
 		pp_worker_stop_accepting(&rt->workers[i]);
+	uv_timer_stop(&rt->rescan_timer);
+	uv_timer_stop(&rt->retry_timer);
 	uv_timer_start(&rt->drain_timer, on_drain_deadline,
 	               rt->conf->drain_timeout_ms, 0);
 }
@@ -192,14 +418,16 @@ raise_fd_limit(void)
 }
 
 int
-pp_runtime_run(struct pp_config *conf)
+pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 {
 	struct pp_runtime rt;
 	struct pp_logline l;
 	int *fds, started = 0, rc = 1;
 
 	memset(&rt, 0, sizeof(rt));
-	rt.conf = conf;
+	rt.conf = pp_config_ref(conf);
+	rt.reload = reload_fn;
+	rt.reload_arg = arg;
 	rt.loop = uv_default_loop();
 	rt.nworkers = pp_config_workers(conf);
 	signal(SIGPIPE, SIG_IGN);
@@ -214,12 +442,21 @@ pp_runtime_run(struct pp_config *conf)
 		goto done;
 	if (open_listeners(&rt, fds) != 0)
 		goto done;
+	rt.fds = fds;
 
 	uv_async_init(rt.loop, &rt.worker_exit, on_worker_exit);
 	rt.worker_exit.data = &rt;
 	uv_timer_init(rt.loop, &rt.drain_timer);
 	rt.drain_timer.data = &rt;
 	uv_unref((uv_handle_t *)&rt.drain_timer);
+	uv_timer_init(rt.loop, &rt.retry_timer);
+	rt.retry_timer.data = &rt;
+	uv_timer_init(rt.loop, &rt.rescan_timer);
+	rt.rescan_timer.data = &rt;
+	if (conf->nodedata != NULL && conf->nodedata->rescan_ms > 0)
+		uv_timer_start(&rt.rescan_timer, on_rescan,
+		               conf->nodedata->rescan_ms,
+		               conf->nodedata->rescan_ms);
 	uv_signal_init(rt.loop, &rt.sigint);
 	uv_signal_init(rt.loop, &rt.sigterm);
 	uv_signal_init(rt.loop, &rt.sighup);
@@ -258,11 +495,15 @@ pp_runtime_run(struct pp_config *conf)
 	for (int i = 0; i < started; i++)
 		pp_worker_join(&rt.workers[i]);
 	uv_loop_close(rt.loop);
-	unlink_unix_listeners(conf);
+	unlink_unix_listeners(rt.conf);
 	if (rc == 0)
 		pp_log_msg(PP_LOG_INFO, "stopped", "all tunnels closed");
 done:
-	free(fds);
+	if (rt.fds != NULL)
+		free(rt.fds);
+	else
+		free(fds);
 	free(rt.workers);
+	pp_config_unref(rt.conf);
 	return (rc);
 }

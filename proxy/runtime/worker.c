@@ -99,13 +99,46 @@ maybe_finish(struct pp_worker *w)
 	}
 }
 
+/* A listener has two handles; the second close frees it and its fd. */
 static void
 on_listener_closed(uv_handle_t *h)
 {
 	struct pp_listener *l = h->data;
 
+	if (--l->handles > 0)
+		return;
 	close(l->fd);
-	l->fd = -1;
+	free(l);
+}
+
+static void
+listener_close(struct pp_listener *l)
+{
+	uv_close((uv_handle_t *)&l->poll, on_listener_closed);
+	uv_close((uv_handle_t *)&l->pause, on_listener_closed);
+}
+
+/* A listener of tunnel ${tc} on ${fd} (taken over), or NULL. */
+static struct pp_listener *
+listener_new(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd)
+{
+	struct pp_listener *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return (NULL);
+	if (uv_poll_init_socket(&w->loop, &l->poll, fd) != 0) {
+		free(l);
+		return (NULL);
+	}
+	l->fd = fd;
+	l->w = w;
+	l->tc = tc;
+	l->is_unix = tc->listen.kind == PP_ADDR_UNIX;
+	l->poll.data = l;
+	uv_timer_init(&w->loop, &l->pause);
+	l->pause.data = l;
+	l->handles = 2;
+	return (l);
 }
 
 static void
@@ -114,18 +147,102 @@ close_listeners(struct pp_worker *w)
 	if (!w->listening)
 		return;
 	w->listening = 0;
-	for (size_t i = 0; i < w->nlisteners; i++) {
-		struct pp_listener *l = &w->listeners[i];
-		uv_close((uv_handle_t *)&l->poll, on_listener_closed);
-		uv_close((uv_handle_t *)&l->pause, NULL);
+	for (size_t i = 0; i < w->nlisteners; i++)
+		listener_close(w->listeners[i]);
+	w->nlisteners = 0;
+}
+
+/* Serve the configuration of ${s}: listeners whose descriptor carries over
+ * keep running for their new tunnel; others are closed or opened.  Open
+ * tunnels keep the snapshot they started with. */
+static void
+apply_swap(struct pp_worker *w, struct pp_swap *s)
+{
+	struct pp_listener **next;
+	size_t n = 0;
+
+	if (w->stopping ||
+	    (next = calloc(s->conf->ntunnels + 1, sizeof(*next))) == NULL) {
+		pp_swap_free(s, w->listeners, w->nlisteners);
+		return;
 	}
+	for (size_t i = 0; i < s->conf->ntunnels; i++) {
+		const struct pp_tunnel_conf *tc = &s->conf->tunnels[i];
+		struct pp_listener *l = NULL;
+
+		if (s->fds[i] < 0)
+			continue;
+		for (size_t j = 0; j < w->nlisteners; j++) {
+			if (w->listeners[j] &&
+			    w->listeners[j]->fd == s->fds[i]) {
+				l = w->listeners[j];
+				w->listeners[j] = NULL;
+				l->tc = tc;
+			}
+		}
+		if (l == NULL && (l = listener_new(w, tc, s->fds[i])) != NULL)
+			uv_poll_start(&l->poll, UV_READABLE, on_accept);
+		if (l != NULL)
+			next[n++] = l;
+		else
+			close(s->fds[i]);
+	}
+	for (size_t j = 0; j < w->nlisteners; j++) {
+		if (w->listeners[j] != NULL)
+			listener_close(w->listeners[j]);
+	}
+	free(w->listeners);
+	w->listeners = next;
+	w->nlisteners = n;
+	pp_tunnel_recheck_all(w, s->conf);
+	pp_config_unref(w->conf);
+	w->conf = s->conf; /* the swap's reference */
+	free(s->fds);
+	free(s);
+}
+
+void
+pp_swap_free(struct pp_swap *s, struct pp_listener **keep, size_t nkeep)
+{
+	if (s == NULL)
+		return;
+	/* Close the descriptors no current listener owns. */
+	for (size_t i = 0; i < s->conf->ntunnels; i++) {
+		int owned = 0;
+		for (size_t j = 0; j < nkeep; j++)
+			owned |= keep[j] != NULL && keep[j]->fd == s->fds[i];
+		if (s->fds[i] >= 0 && !owned)
+			close(s->fds[i]);
+	}
+	pp_config_unref(s->conf);
+	free(s->fds);
+	free(s);
+}
+
+void
+pp_worker_swap(struct pp_worker *w, struct pp_swap *s)
+{
+	/* The runtime sends a swap only once the previous one was taken
+	 * (pp_worker_swap_pending), so nothing is overwritten here. */
+	atomic_store(&w->pending_swap, s);
+	uv_async_send(&w->wake);
+}
+
+int
+pp_worker_swap_pending(struct pp_worker *w)
+{
+	return (atomic_load(&w->pending_swap) != NULL);
 }
 
 static void
 on_wake(uv_async_t *h)
 {
 	struct pp_worker *w = h->data;
+	struct pp_swap *s = atomic_exchange(&w->pending_swap, NULL);
 
+	/* A swap first: a stop that came with it then closes its listeners. */
+	if (s != NULL)
+		apply_swap(w, s);
 	if (atomic_load(&w->cmd_stop_accepting)) {
 		close_listeners(w);
 		w->stopping = 1;
@@ -175,25 +292,16 @@ pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
 	w->wake.data = w;
 	uv_idle_init(&w->loop, &w->resume);
 	w->resume.data = w;
-	w->nlisteners = conf->ntunnels;
-	if ((w->listeners = calloc(w->nlisteners ? w->nlisteners : 1,
-	                           sizeof(*w->listeners))) == NULL)
+	if ((w->listeners =
+	         calloc(conf->ntunnels + 1, sizeof(*w->listeners))) == NULL)
 		goto err1;
-	w->nlisteners = 0;
 	for (size_t i = 0; i < conf->ntunnels; i++) {
-		struct pp_listener *l = &w->listeners[w->nlisteners];
 		if (fds[i] < 0) /* a tunnel without a listener of its own */
 			continue;
-		w->nlisteners++;
-		l->fd = fds[i];
-		l->w = w;
-		l->tc = &conf->tunnels[i];
-		l->is_unix = conf->tunnels[i].listen.kind == PP_ADDR_UNIX;
-		if (uv_poll_init_socket(&w->loop, &l->poll, l->fd) != 0)
+		w->listeners[w->nlisteners] =
+		    listener_new(w, &conf->tunnels[i], fds[i]);
+		if (w->listeners[w->nlisteners++] == NULL)
 			goto err1;
-		l->poll.data = l;
-		uv_timer_init(&w->loop, &l->pause);
-		l->pause.data = l;
 	}
 	w->listening = 1;
 	return (0);
@@ -213,7 +321,7 @@ worker_main(void *arg)
 	struct pp_worker *w = arg;
 
 	for (size_t i = 0; i < w->nlisteners; i++)
-		uv_poll_start(&w->listeners[i].poll, UV_READABLE, on_accept);
+		uv_poll_start(&w->listeners[i]->poll, UV_READABLE, on_accept);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	pp_runtime_worker_done(w->rt);
 }
@@ -245,6 +353,7 @@ pp_worker_join(struct pp_worker *w)
 	uv_loop_close(&w->loop);
 	pp_bufpool_destroy(&w->pool);
 	pp_session_cache_free(w->sessions);
+	pp_swap_free(atomic_exchange(&w->pending_swap, NULL), NULL, 0);
 	free(w->listeners);
 	pp_config_unref(w->conf);
 }

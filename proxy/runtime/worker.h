@@ -28,6 +28,15 @@ struct pp_listener {
 	struct pp_worker *w;
 	const struct pp_tunnel_conf *tc;
 	uv_timer_t pause; /* backs off while out of file descriptors */
+	int handles;      /* open handles; the last close frees it */
+};
+
+/* A new configuration for a worker: descriptors fds[i] (or -1) for each
+ * tunnel i of conf.  A descriptor equal to one the worker listens on
+ * already means "keep that listener". */
+struct pp_swap {
+	struct pp_config *conf; /* reference owned by the swap */
+	int *fds;
 };
 
 /* Counters a worker alone writes; readers sum them across workers. */
@@ -48,7 +57,7 @@ struct pp_worker {
 	struct pp_runtime *rt;
 	struct pp_config *conf; /* reference held */
 
-	struct pp_listener *listeners;
+	struct pp_listener **listeners;
 	size_t nlisteners;
 	int listening;
 
@@ -63,6 +72,7 @@ struct pp_worker {
 
 	atomic_int cmd_stop_accepting;
 	atomic_int cmd_abort;
+	_Atomic(struct pp_swap *) pending_swap;
 	int stopping;
 };
 
@@ -81,6 +91,20 @@ void pp_worker_stop_accepting(struct pp_worker *w);
 
 /* pp_worker_abort(w): from any thread: close every open tunnel now. */
 void pp_worker_abort(struct pp_worker *w);
+
+/* pp_worker_swap(w, s): from the main thread: serve configuration ${s}
+ * (taken over) for new connections; open tunnels keep theirs, except that
+ * those no longer trusted under it are closed. */
+void pp_worker_swap(struct pp_worker *w, struct pp_swap *s);
+
+/* pp_worker_swap_pending(w): non-zero while a swap sent to ${w} has not
+ * been taken yet. */
+int pp_worker_swap_pending(struct pp_worker *w);
+
+/* pp_swap_free(s, keep, nkeep): free a swap that was not applied, closing
+ * its descriptors except those of the ${nkeep} listeners in ${keep}.  NULL
+ * does nothing. */
+void pp_swap_free(struct pp_swap *s, struct pp_listener **keep, size_t nkeep);
 
 /* pp_worker_join(w): wait for the thread to end and free its resources. */
 void pp_worker_join(struct pp_worker *w);

@@ -27,7 +27,13 @@ static const char tls12_ciphers[] =
 int
 pp_tls_verify(SSL *ssl, struct pp_verdict *v)
 {
-	struct pp_trust *trust = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	return (pp_tls_verify_with(
+	    ssl, SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)), v));
+}
+
+int
+pp_tls_verify_with(SSL *ssl, const struct pp_trust *trust, struct pp_verdict *v)
+{
 	const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
 	STACK_OF(X509) *extra = NULL;
 	X509 *leaf = NULL;

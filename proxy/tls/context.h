@@ -53,6 +53,11 @@ SSL *pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c);
  * accepted, -1 if refused. */
 int pp_tls_verify(SSL *ssl, struct pp_verdict *v);
 
+/* pp_tls_verify_with(ssl, trust, v): as pp_tls_verify, under the policy
+ * ${trust} instead of the context's (a reloaded configuration's). */
+int pp_tls_verify_with(SSL *ssl, const struct pp_trust *trust,
+                       struct pp_verdict *v);
+
 /* pp_tls_leaf_not_after(ctx): the notAfter of our leaf, as a Unix time. */
 long long pp_tls_leaf_not_after(SSL_CTX *ctx);
 

@@ -2,6 +2,7 @@
 YAML file, per-peer routes, connection limits, and the checker."""
 
 import os
+import signal
 import socket
 
 import pytest
@@ -191,3 +192,53 @@ def test_config_from_environment_and_usage(tmp_path):
     rc = p.wait_exit(timeout=10)
     assert rc == 2, p.describe()
     assert "no inbound or outbound tunnel" in p.log_text(), p.describe()
+
+
+def test_sighup_reload(pki, proxy, server, tmp_path):
+    """SIGHUP applies a changed file: a listener added, a peer removed from
+    allow_peers loses its open tunnel, other listeners keep serving; a
+    broken file changes nothing."""
+    n0, n1, n2 = pki[0], pki[1], pki[2]
+    backend = server(harness.echo_handler)
+    in_addr, out0, out2 = _addr(), _addr(), _addr()
+
+    def text(allowed, with_n2):
+        t = f"""
+inbound:
+  - name: stomp
+    listen: {in_addr}
+    ca: {n1.root_ca}
+    cert: {n1.server_crt}
+    key: {n1.server_key}
+    allow_peers: [{allowed}]
+    target: {backend.target}
+outbound:
+""" + _outbound("from-node0", out0, n0, n1)
+        if with_n2:
+            t += _outbound("from-node2", out2, n2, n1)
+        return t.replace("{in_addr}", in_addr)
+
+    path = _write(tmp_path, text(n0.id, False))
+    p = proxy("run", "--config", path)
+    s = connect(out0)
+    s.sendall(b"open\n")
+    assert recv_line(s) == b"open\n"
+
+    path.write_text(text(n2.id, True))
+    p.send_signal(signal.SIGHUP)
+    rec = p.wait_event("reloaded")
+    assert rec["added"] == "1" and rec["removed"] == "0", rec
+    rec = p.wait_event("tunnel_closed", tunnel="stomp")
+    assert rec["reason"] == "peer_untrusted", rec
+    try:
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert roundtrip(out2, b"node2 now\n") == b"node2 now\n"
+
+    path.write_text("inbound: [\n")
+    p.send_signal(signal.SIGHUP)
+    rec = p.wait_event("reload_failed")
+    assert "YAML error" in rec["error"], rec
+    assert roundtrip(out2, b"still\n") == b"still\n"

@@ -2,7 +2,9 @@
 directory (one inbound trusting only the node's root and admitting active
 peers, one outbound unix socket per active peer)."""
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -186,3 +188,47 @@ def test_http_connect_picks_the_peer_by_id(tree, proxy, server):
     s.close()
     assert status == "HTTP/1.1 403 Forbidden", status
     assert p0.wait_event("connect_refused", reason="peer_inactive")
+
+
+def test_rescan_follows_the_directory(tree, proxy, server):
+    """SIGHUP rescans: a deactivated peer's open tunnel is closed and its
+    socket removed; a peer activated meanwhile gains a socket."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    (n0.peer_dir(n2) / "ACTIVE").unlink()
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    p1 = proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n2, server(harness.echo_handler)))
+    sock2 = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n2.id)
+    assert not os.path.exists(sock2)
+
+    # a long-lived tunnel node0 -> node1
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
+    s.sendall(b"open\n")
+    assert harness.recv_line(s) == b"open\n"
+
+    # node1 deactivates node0 and rescans: the open tunnel is closed
+    (n1.peer_dir(n0) / "DEACTIVATED").write_text("now\n")
+    p1.send_signal(signal.SIGHUP)
+    rec = p1.wait_event("tunnel_closed", tunnel="nodedata")
+    assert rec["reason"] == "peer_untrusted" and "deactivated" in rec["detail"], rec
+    try:
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+
+    # node0 activates node2 and rescans: node2 gains a socket
+    (n0.peer_dir(n2) / "ACTIVE").write_text("")
+    p0.send_signal(signal.SIGHUP)
+    rec = p0.wait_event("reloaded")
+    assert rec["added"] == "1", rec
+    assert _call(tree, n0, n2, b"new peer\n") == b"new peer\n"
+
+    # a broken configuration on reload changes nothing
+    (n0.dir / "db" / "nodeid").write_text("not an id\n")
+    p0.send_signal(signal.SIGHUP)
+    rec = p0.wait_event("reload_failed")
+    assert "nodeid" in rec["error"], rec
+    assert _call(tree, n0, n2, b"still\n") == b"still\n"
