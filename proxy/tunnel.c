@@ -16,6 +16,7 @@
 #include "config/nodedata.h"
 #include "identity/connect.h"
 #include "net/dial.h"
+#include "runtime/limits.h"
 #include "runtime/worker.h"
 #include "tls/context.h"
 #include "tls/session_cache.h"
@@ -76,7 +77,9 @@ struct pp_tunnel {
 	char remote[80];
 	char target[PP_HOST_MAX + 16];
 	struct pp_tls_conn tlsc; /* verdict and session slot of the TLS side */
-	const struct pp_tunnel_conf *counted; /* whose open count we hold */
+	struct pp_limit *limit;  /* counts this tunnel (max_connections) */
+	struct pp_limit *peer_limit; /* and its peer's, once counted there */
+	char peer_counted[PP_PEER_ID_MAX + 1];
 	struct pp_connect_req *req; /* T_REQUEST: the CONNECT head so far */
 	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
 };
@@ -84,13 +87,6 @@ struct pp_tunnel {
 static void on_poll(uv_poll_t *h, int status, int events);
 static void pump(struct pp_tunnel *t);
 static void handshake_step(struct pp_tunnel *t);
-
-/* The snapshot is immutable but for this counter of open tunnels. */
-static atomic_uint *
-open_count(const struct pp_tunnel_conf *tc)
-{
-	return ((atomic_uint *)&tc->open);
-}
 
 /* Drop one of the tunnel's holds (a handle or the dial); the last frees
  * it. */
@@ -113,7 +109,9 @@ tunnel_release(struct pp_tunnel *t)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	t->w->ntunnels--;
-	atomic_fetch_sub(open_count(t->counted), 1);
+	pp_limit_leave(t->limit);
+	if (t->peer_counted[0] != '\0')
+		pp_limit_peer_leave(t->peer_limit, t->peer_counted);
 	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
 	pp_config_unref(t->conf);
 	pp_worker_tunnel_freed(t->w);
@@ -677,6 +675,31 @@ resumed_still_trusted(struct pp_tunnel *t)
 	return (0);
 }
 
+/* max_connections_per_peer, counted once the peer is verified.  Return 1
+ * if admitted; else the tunnel is closing. */
+static int
+peer_admitted(struct pp_tunnel *t)
+{
+	const char *id = t->tlsc.verdict.peer_id;
+	char detail[128];
+
+	if (t->tc->max_connections_per_peer == 0 || id[0] == '\0')
+		return (1);
+	if (pp_limit_peer_enter(t->tc->limit, id,
+	                        t->tc->max_connections_per_peer) == 0) {
+		t->peer_limit = t->tc->limit;
+		snprintf(t->peer_counted, sizeof(t->peer_counted), "%s", id);
+		return (1);
+	}
+	snprintf(detail, sizeof(detail), "peer %s has %u tunnels open already",
+	         id, t->tc->max_connections_per_peer);
+	log_refused(t, "max_connections_per_peer", detail);
+	SSL_send_fatal_alert(t->tls->ssl, SSL_AD_ACCESS_DENIED);
+	ERR_clear_error();
+	refused_close(t);
+	return (0);
+}
+
 static void
 handshake_step(struct pp_tunnel *t)
 {
@@ -691,6 +714,8 @@ handshake_step(struct pp_tunnel *t)
 		s->want = 0;
 		side_update(s);
 		if (SSL_session_reused(s->ssl) && !resumed_still_trusted(t))
+			return;
+		if (!peer_admitted(t))
 			return;
 		if (t->tc->kind == PP_TUNNEL_INBOUND)
 			start_dial(t);
@@ -975,7 +1000,6 @@ refuse_over_limit(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	struct pp_logline l;
 	char remote[80];
 
-	atomic_fetch_sub(open_count(tc), 1);
 	close(fd);
 	atomic_fetch_add_explicit(&w->stats.refused, 1, memory_order_relaxed);
 	pp_sockaddr_format(sa, salen, remote, sizeof(remote));
@@ -992,21 +1016,20 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
                 const struct sockaddr *sa, socklen_t salen)
 {
 	struct pp_tunnel *t;
-	unsigned open = atomic_fetch_add(open_count(tc), 1);
 
-	if (tc->max_connections != 0 && open >= tc->max_connections) {
+	if (pp_limit_enter(tc->limit, tc->max_connections) != 0) {
 		refuse_over_limit(w, tc, fd, sa, salen);
 		return;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		atomic_fetch_sub(open_count(tc), 1);
+		pp_limit_leave(tc->limit);
 		close(fd);
 		pp_log_msg(PP_LOG_ERROR, "accept_failed", "out of memory");
 		return;
 	}
 	t->w = w;
 	t->tc = tc;
-	t->counted = tc;
+	t->limit = tc->limit;
 	t->conf = pp_config_ref(w->conf);
 	t->id = conn_id(w);
 	t->start_ms = uv_now(&w->loop);

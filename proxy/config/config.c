@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "config/nodedata.h"
+#include "runtime/limits.h"
 #include "tls/context.h"
 
 /* check and run warn about certificates expiring this soon. */
@@ -131,6 +132,10 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 	};
 	char why[512];
 
+	if ((t->limit = pp_limit_get(t->name)) == NULL) {
+		snprintf(err, errlen, "tunnel %s: out of memory", t->name);
+		return (-1);
+	}
 	if (t->kind == PP_TUNNEL_CONNECT) /* plain: no TLS of its own */
 		return (0);
 	if ((t->trust = pp_trust_new(&tp, why, sizeof(why))) == NULL)

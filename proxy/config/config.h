@@ -65,13 +65,15 @@ struct pp_tunnel_conf {
 	uint64_t idle_timeout_ms; /* 0: none */
 	int session_resumption;   /* TLS session tickets / client cache */
 	uint32_t max_connections; /* 0: unlimited */
+	uint32_t max_connections_per_peer; /* 0: unlimited */
 	char *gate_dir; /* node data: admit only active peers of this node */
 	int optional;   /* node data peer: skipped, not fatal, if broken */
 	struct pp_route *routes; /* inbound: instead of targets */
 	size_t nroutes;
 
-	/* Mutable counters in an otherwise immutable snapshot. */
-	atomic_uint open; /* tunnels of this configuration now open */
+	/* Built by pp_config_build: counters shared by every snapshot that
+	 * has a tunnel of this name (they survive reloads). */
+	struct pp_limit *limit;
 
 	/* Built by pp_config_build. */
 	struct pp_trust *trust;

@@ -23,6 +23,7 @@
 struct defaults {
 	uint64_t handshake_ms, connect_ms, idle_ms;
 	uint32_t max_connections;
+	uint32_t max_per_peer;
 	int tls_min;
 	int resumption;
 };
@@ -317,12 +318,9 @@ k_drain_timeout(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 static void
 k_max_per_peer(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
-	uint32_t n = 0;
+	struct defaults *d = obj;
 
-	(void)obj;
-	set_uint(L, v, path, &n, 10000000);
-	if (n != 0)
-		problem(L, v, path, "per-peer limits are not supported yet");
+	set_uint(L, v, path, &d->max_per_peer, 10000000);
 }
 
 static void
@@ -550,6 +548,7 @@ check_tunnel(struct loader *L, struct tunnel_ctx *x, const char *path)
 	t->connect_timeout_ms = x->d.connect_ms;
 	t->idle_timeout_ms = x->d.idle_ms;
 	t->max_connections = x->d.max_connections;
+	t->max_connections_per_peer = x->d.max_per_peer;
 	t->tls_min = x->d.tls_min;
 	t->session_resumption = x->d.resumption;
 }

@@ -242,3 +242,47 @@ outbound:
     rec = p.wait_event("reload_failed")
     assert "YAML error" in rec["error"], rec
     assert roundtrip(out2, b"still\n") == b"still\n"
+
+
+def test_max_connections_per_peer(pki, proxy, server, tmp_path):
+    """One open tunnel per peer: node0's second is refused after its
+    handshake, node2 still gets in, and node0's first keeps working."""
+    n0, n1, n2 = pki[0], pki[1], pki[2]
+    backend = server(harness.echo_handler)
+    in_addr, out0, out2 = _addr(), _addr(), _addr()
+    text = f"""
+limits: {{max_connections_per_peer: 1}}
+inbound:
+  - name: stomp
+    listen: {in_addr}
+    ca: {n1.root_ca}
+    cert: {n1.server_crt}
+    key: {n1.server_key}
+    target: {backend.target}
+outbound:
+""" + _outbound("from-node0", out0, n0, n1) + _outbound("from-node2", out2, n2, n1)
+    text = text.replace("{in_addr}", in_addr)
+    # the outbounds are limited too (one peer each): lift that for them
+    text = text.replace("    peer:", "    limits: {max_connections_per_peer: 0}\n    peer:")
+    p = proxy("run", "--config", _write(tmp_path, text))
+    first = connect(out0)
+    try:
+        first.sendall(b"first\n")
+        assert recv_line(first) == b"first\n"
+        second = connect(out0)
+        try:
+            second.sendall(b"second\n")
+            assert harness.recv_all(second) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            second.close()
+        rec = p.wait_event("handshake_refused", tunnel="stomp")
+        assert rec["reason"] == "max_connections_per_peer", rec
+        assert roundtrip(out2, b"node2\n") == b"node2\n"
+        first.sendall(b"first again\n")
+        assert recv_line(first) == b"first again\n"
+    finally:
+        first.close()
+    p.wait_events("tunnel_closed", 2, tunnel="stomp")
+    assert roundtrip(out0, b"now free\n") == b"now free\n"

@@ -1,0 +1,128 @@
+#include "runtime/limits.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tls/identity.h"
+
+struct peer_count {
+	char id[PP_PEER_ID_MAX + 1];
+	uint32_t n;
+};
+
+struct pp_limit {
+	struct pp_limit *next;
+	char *name;
+	atomic_uint open;
+	pthread_mutex_t lock; /* guards peers */
+	struct peer_count *peers;
+	size_t npeers, cap;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pp_limit *registry;
+
+struct pp_limit *
+pp_limit_get(const char *name)
+{
+	struct pp_limit *l;
+
+	pthread_mutex_lock(&registry_lock);
+	for (l = registry; l != NULL; l = l->next) {
+		if (strcmp(l->name, name) == 0)
+			goto out;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->name = strdup(name)) == NULL) {
+		free(l);
+		l = NULL;
+		goto out;
+	}
+	atomic_init(&l->open, 0);
+	pthread_mutex_init(&l->lock, NULL);
+	l->next = registry;
+	registry = l;
+out:
+	pthread_mutex_unlock(&registry_lock);
+	return (l);
+}
+
+int
+pp_limit_enter(struct pp_limit *l, uint32_t max)
+{
+	unsigned now = atomic_fetch_add(&l->open, 1);
+
+	if (max != 0 && now >= max) {
+		atomic_fetch_sub(&l->open, 1);
+		return (-1);
+	}
+	return (0);
+}
+
+void
+pp_limit_leave(struct pp_limit *l)
+{
+	atomic_fetch_sub(&l->open, 1);
+}
+
+uint32_t
+pp_limit_open(struct pp_limit *l)
+{
+	return (atomic_load(&l->open));
+}
+
+int
+pp_limit_peer_enter(struct pp_limit *l, const char *peer, uint32_t max)
+{
+	struct peer_count *slot = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < l->npeers && slot == NULL; i++) {
+		if (strcmp(l->peers[i].id, peer) == 0)
+			slot = &l->peers[i];
+	}
+	/* Reuse a peer's slot once its count is back to zero. */
+	for (size_t i = 0; i < l->npeers && slot == NULL; i++) {
+		if (l->peers[i].n == 0) {
+			slot = &l->peers[i];
+			strcpy(slot->id, peer);
+		}
+	}
+	if (slot == NULL) {
+		if (l->npeers == l->cap) {
+			size_t cap = l->cap ? l->cap * 2 : 16;
+			struct peer_count *p =
+			    realloc(l->peers, cap * sizeof(*p));
+			if (p == NULL)
+				goto out;
+			l->peers = p;
+			l->cap = cap;
+		}
+		slot = &l->peers[l->npeers++];
+		strcpy(slot->id, peer);
+		slot->n = 0;
+	}
+	if (max == 0 || slot->n < max) {
+		slot->n++;
+		rc = 0;
+	}
+out:
+	pthread_mutex_unlock(&l->lock);
+	return (rc);
+}
+
+void
+pp_limit_peer_leave(struct pp_limit *l, const char *peer)
+{
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < l->npeers; i++) {
+		if (l->peers[i].n > 0 && strcmp(l->peers[i].id, peer) == 0) {
+			l->peers[i].n--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+}
