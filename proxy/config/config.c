@@ -108,6 +108,35 @@ check_peer_ids(const struct pp_tunnel_conf *t, char *why, size_t len)
 
 static void tunnel_conf_free(struct pp_tunnel_conf *t);
 
+/* The chain we present must pass the checks the peer will run: its root
+ * (our ca_file) as the only anchor, the Swaptacular rules, client use. */
+static int
+check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
+{
+	struct pp_trust_params tp = {.ca_file = t->ca_file,
+	                             .mode = PP_IDENTITY_SWAPTACULAR};
+	STACK_OF(X509) *chain = NULL;
+	struct pp_trust *peer_view;
+	struct pp_verdict v;
+	X509 *leaf;
+	int rc = -1;
+
+	if ((peer_view = pp_trust_new(&tp, why, len)) == NULL)
+		return (-1);
+	SSL_CTX_get0_chain_certs(t->ctx, &chain); /* borrowed */
+	leaf = SSL_CTX_get0_certificate(t->ctx);
+	if (leaf != NULL && pp_trust_check(peer_view, leaf, chain, &v) == 0)
+		rc = 0;
+	else
+		snprintf(why, len,
+		         "our chain (%s + %s) would be refused by the peer: "
+		         "%s: %s",
+		         t->cert_file, t->chain_file ? t->chain_file : "-",
+		         pp_refusal_name(v.reason), v.detail);
+	pp_trust_free(peer_view);
+	return (rc);
+}
+
 static int
 build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 {
@@ -144,6 +173,8 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 		goto err;
 	p.trust = t->trust;
 	if ((t->ctx = pp_tls_ctx_new(&p, why, sizeof(why))) == NULL)
+		goto err;
+	if (t->check_own_chain && check_own_chain(t, why, sizeof(why)) != 0)
 		goto err;
 	return (0);
 err:

@@ -199,6 +199,7 @@ add_outbound(struct pp_config *c, const struct pp_nodedata *nd, const char *id,
 	t->peer = strdup(id);
 	t->identity = PP_IDENTITY_SWAPTACULAR;
 	t->optional = 1; /* a broken peer must not stop the others */
+	t->check_own_chain = 1;
 }
 
 void

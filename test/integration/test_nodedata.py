@@ -232,3 +232,15 @@ def test_rescan_follows_the_directory(tree, proxy, server):
     rec = p0.wait_event("reload_failed")
     assert "nodeid" in rec["error"], rec
     assert _call(tree, n0, n2, b"still\n") == b"still\n"
+
+
+def test_check_verifies_our_chain_as_the_peer_will(tree, server):
+    """A sub-ca.crt that is not the one the peer signed for us would be
+    refused by that peer: check says so and skips the peer."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    shutil.copy(n0.peer_dir(n2) / "sub-ca.crt", n0.peer_dir(n1) / "sub-ca.crt")
+    rc, out, err = harness.run_cli(["check", "--config",
+                                    _config(tree, n0, server(harness.echo_handler))])
+    assert rc == 0, (rc, out, err)
+    assert "peer-%s" % n1.id in err and "would be refused by the peer" in err, err
+    assert "(2 tunnels)" in out, out  # the inbound and node2's outbound
