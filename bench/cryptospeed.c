@@ -60,36 +60,38 @@ static int
 md_init(EVP_MD_CTX *ctx, EVP_PKEY *key, int sign)
 {
 	EVP_PKEY_CTX *pctx;
-	int ok = sign ? EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key)
-	              : EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL,
-	                                     key);
+	int ok =
+	    sign ? EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, key)
+	         : EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL, key);
 
 	if (!ok)
 		return (0);
 	if (EVP_PKEY_id(key) == EVP_PKEY_RSA) {
-		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1);
+		ok =
+		    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) &&
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, -1);
 	}
 	return (ok);
 }
 
 /* Run ${op} for about ${secs} seconds; operations per second. */
-#define TIMED(secs, op)                                                       \
-	({                                                                    \
-		double t0_ = now(), el_;                                      \
-		long n_ = 0;                                                  \
-		do {                                                          \
-			for (int k_ = 0; k_ < 8; k_++, n_++) {                \
-				op;                                           \
-			}                                                     \
-		} while ((el_ = now() - t0_) < (secs));                       \
-		(double)n_ / el_;                                             \
+#define TIMED(secs, op)                                                        \
+	({                                                                     \
+		double t0_ = now(), el_;                                       \
+		long n_ = 0;                                                   \
+		do {                                                           \
+			for (int k_ = 0; k_ < 8; k_++, n_++) {                 \
+				op;                                            \
+			}                                                      \
+		} while ((el_ = now() - t0_) < (secs));                        \
+		(double)n_ / el_;                                              \
 	})
 
 int
 main(int argc, char **argv)
 {
-	uint8_t msg[130], sig[1024], scratch[1024], pub[32], priv[32], peer[32], out[32];
+	uint8_t msg[130], sig[1024], scratch[1024], pub[32], priv[32], peer[32],
+	    out[32];
 	size_t siglen = sizeof(sig);
 	double secs = argc > 4 ? atof(argv[4]) : 1.0;
 	EVP_PKEY *key, *certkey, *issuerkey;
@@ -138,7 +140,8 @@ main(int argc, char **argv)
 		       !EVP_DigestVerify(&ctx, sig, siglen, msg, sizeof(msg));
 		EVP_MD_CTX_cleanup(&ctx);
 	});
-	double certsig = TIMED(secs, { bad |= X509_verify(cert, issuerkey) != 1; });
+	double certsig =
+	    TIMED(secs, { bad |= X509_verify(cert, issuerkey) != 1; });
 	X25519_keypair(peer, priv);
 	double keygen = TIMED(secs, { X25519_keypair(pub, priv); });
 	double shared = TIMED(secs, { bad |= !X25519(out, priv, peer); });

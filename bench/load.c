@@ -4,9 +4,10 @@
  *   load serve   --listen ADDR
  *   load check   --connect ADDR [--bytes N]
  *   load bulk    --connect ADDR --streams N --seconds S
- *   load rate    --connect ADDR --concurrency N --seconds S [--msg B] [--timeout S]
- *   load latency --connect ADDR --conns N --seconds S [--msg B] [--warmup MS]
- *   load hold    --connect ADDR --count N [--concurrency N] [--seconds MAX]
+ *   load rate    --connect ADDR --concurrency N --seconds S [--msg B]
+ * [--timeout S] load latency --connect ADDR --conns N --seconds S [--msg B]
+ * [--warmup MS] load hold    --connect ADDR --count N [--concurrency N]
+ * [--seconds MAX]
  *
  * ADDR is 127.x.y.z:PORT: this tool talks to loopback addresses only.
  *
@@ -289,8 +290,8 @@ bconn_eof(int ep, struct bconn *c)
 {
 	if (c->mode == MODE_SINK) {
 		char line[32];
-		int len = snprintf(line, sizeof(line), "%" PRIu64 "\n",
-		                   c->count);
+		int len =
+		    snprintf(line, sizeof(line), "%" PRIu64 "\n", c->count);
 		/* A few bytes into an empty send buffer: never blocks. */
 		if (send(c->fd, line, (size_t)len, MSG_NOSIGNAL) < 0)
 			(void)0;
@@ -386,7 +387,8 @@ cmd_serve(void)
 			if (c == NULL) {
 				for (int k = 0; k < 64; k++) {
 					int fd = accept4(lfd, NULL, NULL,
-					                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+					                 SOCK_NONBLOCK |
+					                     SOCK_CLOEXEC);
 					if (fd < 0)
 						break;
 					set_nodelay(fd);
@@ -536,7 +538,8 @@ cmd_check(long bytes)
 	return (0);
 }
 
-/* ---- bulk: N streams into the sink ---------------------------------------- */
+/* ---- bulk: N streams into the sink ----------------------------------------
+ */
 
 struct stream {
 	pthread_t th;
@@ -561,7 +564,8 @@ bulk_stream(void *arg)
 	uint64_t until = g_bulk_t0 + (uint64_t)(s->seconds * 1e9);
 
 	if (fd < 0) {
-		snprintf(s->why, sizeof(s->why), "connect: %s", strerror(errno));
+		snprintf(s->why, sizeof(s->why), "connect: %s",
+		         strerror(errno));
 		return (NULL);
 	}
 	if (send(fd, &m, 1, MSG_NOSIGNAL) != 1)
@@ -665,9 +669,8 @@ err_total(const struct errcount *e)
 static void
 err_print(const struct errcount *e)
 {
-	printf(" err_connect=%" PRIu64 " err_reset=%" PRIu64
-	       " err_eof=%" PRIu64 " err_timeout=%" PRIu64
-	       " err_mismatch=%" PRIu64,
+	printf(" err_connect=%" PRIu64 " err_reset=%" PRIu64 " err_eof=%" PRIu64
+	       " err_timeout=%" PRIu64 " err_mismatch=%" PRIu64,
 	       e->connect, e->reset, e->eof, e->timeout, e->mismatch);
 }
 
@@ -675,8 +678,7 @@ static uint8_t g_msg[4096];
 
 /* Start a new tunnel in ${c}: connect, then send the mode byte + message. */
 static int
-slot_start(int ep, struct cslot *c, uint64_t timeout_ns,
-           struct errcount *err)
+slot_start(int ep, struct cslot *c, uint64_t timeout_ns, struct errcount *err)
 {
 	struct epoll_event e;
 
@@ -717,8 +719,8 @@ slot_event(int ep, struct cslot *c, size_t msglen, struct errcount *err)
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 		/* The message with its mode byte: one small write. */
 		g_msg[0] = MODE_ECHO;
-		if (soerr != 0 ||
-		    send(c->fd, g_msg, msglen, MSG_NOSIGNAL) != (ssize_t)msglen) {
+		if (soerr != 0 || send(c->fd, g_msg, msglen, MSG_NOSIGNAL) !=
+		                      (ssize_t)msglen) {
 			err->connect++;
 			slot_end(ep, c);
 			return (-1);
@@ -767,7 +769,8 @@ cmd_rate(int conc, double seconds, size_t msglen, int timeout_s)
 	struct epoll_event evs[512];
 	struct errcount err = {0};
 	struct samples lat = {.max = 20000000};
-	uint64_t ok = 0, ok_in = 0, timeout_ns = (uint64_t)timeout_s * 1000000000ull;
+	uint64_t ok = 0, ok_in = 0,
+	         timeout_ns = (uint64_t)timeout_s * 1000000000ull;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	uint64_t t0 = now_ns(), t_end = t0 + (uint64_t)(seconds * 1e9);
 	uint64_t drain_end = t_end + timeout_ns, last_scan = t0;
@@ -847,7 +850,8 @@ cmd_rate(int conc, double seconds, size_t msglen, int timeout_s)
 	return (ok == 0);
 }
 
-/* ---- latency: ping-pong on persistent tunnels ----------------------------- */
+/* ---- latency: ping-pong on persistent tunnels -----------------------------
+ */
 
 static int
 cmd_latency(int nconns, double seconds, size_t msglen, int warmup_ms)
@@ -960,7 +964,8 @@ cmd_latency(int nconns, double seconds, size_t msglen, int warmup_ms)
 	return (lat.n == 0);
 }
 
-/* ---- hold: open N tunnels and keep them idle ------------------------------ */
+/* ---- hold: open N tunnels and keep them idle ------------------------------
+ */
 
 static int
 cmd_hold(int count, int conc, double max_seconds)
@@ -1027,7 +1032,8 @@ cmd_hold(int count, int conc, double max_seconds)
 		int n = epoll_wait(ep, evs, 512, 100);
 		for (int i = 0; i < n; i++) {
 			struct cslot *c = evs[i].data.ptr;
-			if (c->st == C_HELD && slot_event(ep, c, msglen, &err) < 0)
+			if (c->st == C_HELD &&
+			    slot_event(ep, c, msglen, &err) < 0)
 				held--;
 		}
 	}
@@ -1041,22 +1047,24 @@ cmd_hold(int count, int conc, double max_seconds)
 	return (held == 0);
 }
 
-/* ---- main ----------------------------------------------------------------- */
+/* ---- main -----------------------------------------------------------------
+ */
 
 static void
 usage(void)
 {
-	fprintf(stderr,
-	        "usage: load serve   --listen ADDR\n"
-	        "       load check   --connect ADDR [--bytes N]\n"
-	        "       load bulk    --connect ADDR --streams N --seconds S\n"
-	        "       load rate    --connect ADDR --concurrency N --seconds S "
-	        "[--msg B] [--timeout S]\n"
-	        "       load latency --connect ADDR --conns N --seconds S "
-	        "[--msg B] [--warmup MS]\n"
-	        "       load hold    --connect ADDR --count N "
-	        "[--concurrency N] [--seconds MAX]\n"
-	        "ADDR: 127.x.y.z:PORT (loopback only)\n");
+	fprintf(
+	    stderr,
+	    "usage: load serve   --listen ADDR\n"
+	    "       load check   --connect ADDR [--bytes N]\n"
+	    "       load bulk    --connect ADDR --streams N --seconds S\n"
+	    "       load rate    --connect ADDR --concurrency N --seconds S "
+	    "[--msg B] [--timeout S]\n"
+	    "       load latency --connect ADDR --conns N --seconds S "
+	    "[--msg B] [--warmup MS]\n"
+	    "       load hold    --connect ADDR --count N "
+	    "[--concurrency N] [--seconds MAX]\n"
+	    "ADDR: 127.x.y.z:PORT (loopback only)\n");
 	exit(2);
 }
 
@@ -1117,10 +1125,11 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "bulk") == 0)
 		return (cmd_bulk((int)streams, seconds));
 	if (strcmp(cmd, "rate") == 0)
-		return (cmd_rate((int)conc, seconds, (size_t)msg, (int)timeout));
+		return (
+		    cmd_rate((int)conc, seconds, (size_t)msg, (int)timeout));
 	if (strcmp(cmd, "latency") == 0)
-		return (cmd_latency((int)conns, seconds, (size_t)msg,
-		                    (int)warmup));
+		return (
+		    cmd_latency((int)conns, seconds, (size_t)msg, (int)warmup));
 	if (strcmp(cmd, "hold") == 0)
 		return (cmd_hold((int)count, (int)conc, seconds));
 	usage();

@@ -73,14 +73,14 @@ to_buffer(X509 *x)
 
 /* A context like peerproxy's: leaf (+ chain), key, TLS 1.3, no resumption. */
 static SSL_CTX *
-context(const char *dir, const char *cert, const char *chain,
-        const char *key, int server, int buffers)
+context(const char *dir, const char *cert, const char *chain, const char *key,
+        int server, int buffers)
 {
 	X509 *leaf = read_pem(dir, cert, 1);
 	X509 *extra = chain ? read_pem(dir, chain, 1) : NULL;
 	EVP_PKEY *pkey = read_pem(dir, key, 0);
-	SSL_CTX *ctx = SSL_CTX_new(buffers ? TLS_with_buffers_method()
-	                                   : TLS_method());
+	SSL_CTX *ctx =
+	    SSL_CTX_new(buffers ? TLS_with_buffers_method() : TLS_method());
 	int ok;
 
 	if (buffers) {
@@ -100,11 +100,11 @@ context(const char *dir, const char *cert, const char *chain,
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_custom_verify(
-	    ctx,
-	    server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-	           : SSL_VERIFY_PEER,
-	    accept_all);
+	SSL_CTX_set_custom_verify(ctx,
+	                          server ? SSL_VERIFY_PEER |
+	                                       SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+	                                 : SSL_VERIFY_PEER,
+	                          accept_all);
 	return (ctx);
 }
 
@@ -128,8 +128,8 @@ main(int argc, char **argv)
 	const char *dir = argv[1];
 	int n = atoi(argv[2]);
 	int buffers = argc > 3 && strcmp(argv[3], "buffers") == 0;
-	SSL_CTX *sctx = context(dir, "server-cert.pem", NULL, "server-key.pem",
-	                        1, buffers);
+	SSL_CTX *sctx =
+	    context(dir, "server-cert.pem", NULL, "server-key.pem", 1, buffers);
 	SSL_CTX *cctx = context(dir, "client-leaf.pem", "client-cross.pem",
 	                        "client-key.pem", 0, buffers);
 	SSL **srv = calloc((size_t)n, sizeof(*srv));

@@ -68,8 +68,8 @@ struct pp_tunnel_conf {
 	uint32_t max_connections_per_peer; /* 0: unlimited */
 	char *gate_dir; /* node data: admit only active peers of this node */
 	int optional;   /* node data peer: skipped, not fatal, if broken */
-	int check_own_chain; /* node data: our chain must verify against the
-	                        peer's root, as the peer will check it */
+	int check_own_chain;     /* node data: our chain must verify against the
+	                            peer's root, as the peer will check it */
 	struct pp_route *routes; /* inbound: instead of targets */
 	size_t nroutes;
 
