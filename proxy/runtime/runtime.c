@@ -379,7 +379,7 @@ log_listening(struct pp_runtime *rt)
 		if (!pp_tunnel_listens(tc))
 			continue;
 		pp_addr_format(&tc->listen, addr, sizeof(addr));
-		pp_log_begin(&l, PP_LOG_INFO, "listening");
+		pp_log_begin_always(&l, PP_LOG_INFO, "listening");
 		pp_log_str(&l, "tunnel", tc->name);
 		pp_log_str(&l, "kind", kinds[tc->kind]);
 		pp_log_str(&l, "addr", addr);
@@ -483,7 +483,7 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	}
 	if (!rt.draining) {
 		log_listening(&rt);
-		pp_log_begin(&l, PP_LOG_INFO, "ready");
+		pp_log_begin_always(&l, PP_LOG_INFO, "ready");
 		pp_log_u64(&l, "workers", (uint64_t)rt.nworkers);
 		pp_log_u64(&l, "tunnels", conf->ntunnels);
 		pp_log_end(&l);

@@ -147,8 +147,25 @@ put_key(struct pp_logline *l, const char *key)
 	}
 }
 
+static void begin(struct pp_logline *l, enum pp_log_level level,
+                  const char *event, int force);
+
 void
 pp_log_begin(struct pp_logline *l, enum pp_log_level level, const char *event)
+{
+	begin(l, level, event, 0);
+}
+
+void
+pp_log_begin_always(struct pp_logline *l, enum pp_log_level level,
+                    const char *event)
+{
+	begin(l, level, event, 1);
+}
+
+static void
+begin(struct pp_logline *l, enum pp_log_level level, const char *event,
+      int force)
 {
 	struct timeval tv;
 	struct tm tm;
@@ -156,7 +173,7 @@ pp_log_begin(struct pp_logline *l, enum pp_log_level level, const char *event)
 
 	l->len = 0;
 	l->full = 0;
-	l->enabled = pp_log_enabled(level);
+	l->enabled = force || pp_log_enabled(level);
 	if (!l->enabled)
 		return;
 	gettimeofday(&tv, NULL);

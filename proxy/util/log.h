@@ -42,6 +42,12 @@ int pp_log_enabled(enum pp_log_level level);
 void pp_log_begin(struct pp_logline *l, enum pp_log_level level,
                   const char *event);
 
+/* pp_log_begin_always(l, level, event): as pp_log_begin, but written at
+ * every log level: for the few lifecycle events (listening, ready,
+ * stopped) that scripts and probes wait for. */
+void pp_log_begin_always(struct pp_logline *l, enum pp_log_level level,
+                         const char *event);
+
 /* pp_log_str(l, key, value): add a string field; NULL is written as "-". */
 void pp_log_str(struct pp_logline *l, const char *key, const char *value);
 

@@ -388,3 +388,14 @@ def test_tunnels_spread_across_workers(link):
         recs = proc.wait_events("tunnel_closed", n)
         workers = {r["worker"] for r in recs}
         assert workers == {"0", "1"}, "%s used workers %s" % (proc.name, sorted(workers))
+
+
+def test_quiet_log_levels_still_say_ready(link):
+    """--log-level error hides tunnel lines but never the readiness
+    lines scripts and probes wait for (link() itself waits for ready)."""
+    flags = ("--log-level", "error")
+    lk = link(out_extra=flags, in_extra=flags)
+    assert roundtrip(lk.out_addr, b"quiet\n") == b"quiet\n"
+    for proc in (lk.outbound, lk.inbound):
+        assert proc.events("listening") and proc.events("ready")
+        assert not proc.events("tunnel_closed"), proc.describe()
