@@ -11,16 +11,43 @@ import harness
 from harness import connect, recv_line, roundtrip, run_cli
 
 
-def _outbound(name, listen, a, b):
+def _inbound(node, listen, body):
+    """The top of a file: node's inbound tunnel "stomp" on LISTEN, with
+    BODY (its target or routes lines), then the outbound: key."""
+    return f"""inbound:
+  - name: stomp
+    listen: {listen}
+    ca: {node.root_ca}
+    cert: {node.server_crt}
+    key: {node.server_key}
+{body}outbound:
+"""
+
+
+def _outbound(name, listen, a, b, target, limits=None):
+    """An outbound tunnel entry: A's link to B's inbound at TARGET."""
+    extra = "    limits: {%s}\n" % limits if limits else ""
     return f"""  - name: {name}
     listen: {listen}
-    targets: [{{in_addr}}]
+    targets: [{target}]
     ca: {a.peer_dir(b) / "root-ca.crt"}
     cert: {a.server_crt}
     chain: {a.peer_dir(b) / "sub-ca.crt"}
     key: {a.server_key}
-    peer: {b.id}
+{extra}    peer: {b.id}
 """
+
+
+def _assert_refused(addr, msg):
+    """A call through ADDR gets nothing back (closed or reset)."""
+    s = connect(addr)
+    try:
+        s.sendall(msg)
+        assert harness.recv_all(s) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
 
 
 def _write(tmp_path, text):
@@ -39,21 +66,14 @@ def test_one_process_many_tunnels_with_routes(pki, proxy, server, tmp_path):
     n0, n1, n2 = pki[0], pki[1], pki[2]
     for_n0, for_others = server(harness.echo_handler), server(harness.echo_handler)
     in_addr, out0, out2 = _addr(), _addr(), _addr()
-    text = f"""
-workers: 2
-log: {{level: info}}
-inbound:
-  - name: stomp
-    listen: {in_addr}
-    ca: {n1.root_ca}
-    cert: {n1.server_crt}
-    key: {n1.server_key}
-    routes:
-      - {{peers: [{n0.id}], target: {for_n0.target}}}
-      - {{peers: ["*"], target: {for_others.target}}}
-outbound:
-""" + _outbound("from-node0", out0, n0, n1) + _outbound("from-node2", out2, n2, n1)
-    path = _write(tmp_path, text.replace("{in_addr}", in_addr))
+    text = ("workers: 2\nlog: {level: info}\n"
+            + _inbound(n1, in_addr,
+                       f"    routes:\n"
+                       f"      - {{peers: [{n0.id}], target: {for_n0.target}}}\n"
+                       f"      - {{peers: [\"*\"], target: {for_others.target}}}\n")
+            + _outbound("from-node0", out0, n0, n1, in_addr)
+            + _outbound("from-node2", out2, n2, n1, in_addr))
+    path = _write(tmp_path, text)
     rc, out, err = run_cli(["check", "--config", path])
     assert rc == 0 and "configuration OK (3 tunnels)" in out, (rc, out, err)
     p = proxy("run", "--config", path)
@@ -71,26 +91,11 @@ def test_no_route_refuses_the_caller(pki, proxy, server, tmp_path):
     n0, n1, n2 = pki[0], pki[1], pki[2]
     backend = server(harness.echo_handler)
     in_addr, out2 = _addr(), _addr()
-    text = f"""
-inbound:
-  - name: stomp
-    listen: {in_addr}
-    ca: {n1.root_ca}
-    cert: {n1.server_crt}
-    key: {n1.server_key}
-    routes:
-      - {{peers: [{n0.id}], target: {backend.target}}}
-outbound:
-""" + _outbound("from-node2", out2, n2, n1)
-    p = proxy("run", "--config", _write(tmp_path, text.replace("{in_addr}", in_addr)))
-    s = connect(out2)
-    try:
-        s.sendall(b"hello\n")
-        assert harness.recv_all(s) == b""
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    finally:
-        s.close()
+    text = (_inbound(n1, in_addr,
+                     f"    routes:\n      - {{peers: [{n0.id}], target: {backend.target}}}\n")
+            + _outbound("from-node2", out2, n2, n1, in_addr))
+    p = proxy("run", "--config", _write(tmp_path, text))
+    _assert_refused(out2, b"hello\n")
     rec = p.wait_event("handshake_refused", tunnel="stomp")
     assert rec["reason"] == "no_route", rec
     assert backend.accepted == 0
@@ -102,30 +107,15 @@ def test_max_connections_refuses_the_excess(pki, proxy, server, tmp_path):
     n0, n1 = pki[0], pki[1]
     backend = server(harness.echo_handler)
     in_addr, out0 = _addr(), _addr()
-    text = f"""
-inbound:
-  - name: stomp
-    listen: {in_addr}
-    ca: {n1.root_ca}
-    cert: {n1.server_crt}
-    key: {n1.server_key}
-    target: {backend.target}
-outbound:
-""" + _outbound("from-node0", out0, n0, n1).replace(
-        "    peer:", "    limits: {max_connections: 2}\n    peer:")
-    p = proxy("run", "--config", _write(tmp_path, text.replace("{in_addr}", in_addr)))
+    text = (_inbound(n1, in_addr, f"    target: {backend.target}\n")
+            + _outbound("from-node0", out0, n0, n1, in_addr, limits="max_connections: 2"))
+    p = proxy("run", "--config", _write(tmp_path, text))
     held = [connect(out0) for _ in range(2)]
     try:
         for i, s in enumerate(held):
             s.sendall(b"held %d\n" % i)
             assert recv_line(s) == b"held %d\n" % i
-        extra = connect(out0)
-        try:
-            assert harness.recv_all(extra) == b""
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-        finally:
-            extra.close()
+        _assert_refused(out0, b"")
         rec = p.wait_event("connection_refused", tunnel="from-node0")
         assert rec["reason"] == "max_connections" and rec["limit"] == "2", rec
         for i, s in enumerate(held):
@@ -203,20 +193,12 @@ def test_sighup_reload(pki, proxy, server, tmp_path):
     in_addr, out0, out2 = _addr(), _addr(), _addr()
 
     def text(allowed, with_n2):
-        t = f"""
-inbound:
-  - name: stomp
-    listen: {in_addr}
-    ca: {n1.root_ca}
-    cert: {n1.server_crt}
-    key: {n1.server_key}
-    allow_peers: [{allowed}]
-    target: {backend.target}
-outbound:
-""" + _outbound("from-node0", out0, n0, n1)
+        t = (_inbound(n1, in_addr,
+                      f"    allow_peers: [{allowed}]\n    target: {backend.target}\n")
+             + _outbound("from-node0", out0, n0, n1, in_addr))
         if with_n2:
-            t += _outbound("from-node2", out2, n2, n1)
-        return t.replace("{in_addr}", in_addr)
+            t += _outbound("from-node2", out2, n2, n1, in_addr)
+        return t
 
     path = _write(tmp_path, text(n0.id, False))
     p = proxy("run", "--config", path)
@@ -250,33 +232,18 @@ def test_max_connections_per_peer(pki, proxy, server, tmp_path):
     n0, n1, n2 = pki[0], pki[1], pki[2]
     backend = server(harness.echo_handler)
     in_addr, out0, out2 = _addr(), _addr(), _addr()
-    text = f"""
-limits: {{max_connections_per_peer: 1}}
-inbound:
-  - name: stomp
-    listen: {in_addr}
-    ca: {n1.root_ca}
-    cert: {n1.server_crt}
-    key: {n1.server_key}
-    target: {backend.target}
-outbound:
-""" + _outbound("from-node0", out0, n0, n1) + _outbound("from-node2", out2, n2, n1)
-    text = text.replace("{in_addr}", in_addr)
-    # the outbounds are limited too (one peer each): lift that for them
-    text = text.replace("    peer:", "    limits: {max_connections_per_peer: 0}\n    peer:")
+    # the outbounds inherit the limit (one peer each): lift it for them
+    lift = "max_connections_per_peer: 0"
+    text = ("limits: {max_connections_per_peer: 1}\n"
+            + _inbound(n1, in_addr, f"    target: {backend.target}\n")
+            + _outbound("from-node0", out0, n0, n1, in_addr, limits=lift)
+            + _outbound("from-node2", out2, n2, n1, in_addr, limits=lift))
     p = proxy("run", "--config", _write(tmp_path, text))
     first = connect(out0)
     try:
         first.sendall(b"first\n")
         assert recv_line(first) == b"first\n"
-        second = connect(out0)
-        try:
-            second.sendall(b"second\n")
-            assert harness.recv_all(second) == b""
-        except (ConnectionResetError, BrokenPipeError):
-            pass
-        finally:
-            second.close()
+        _assert_refused(out0, b"second\n")
         rec = p.wait_event("handshake_refused", tunnel="stomp")
         assert rec["reason"] == "max_connections_per_peer", rec
         assert roundtrip(out2, b"node2\n") == b"node2\n"
