@@ -110,8 +110,6 @@ tunnel_release(struct pp_tunnel *t)
 		t->next->prev = t->prev;
 	t->w->ntunnels--;
 	pp_limit_leave(t->limit);
-	if (t->peer_counted[0] != '\0')
-		pp_limit_peer_leave(t->peer_limit, t->peer_counted);
 	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
 	pp_config_unref(t->conf);
 	pp_worker_tunnel_freed(t->w);
@@ -204,6 +202,11 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 {
 	if (t->state == T_CLOSING)
 		return;
+	/* The peer's slot is free before anyone can read that it closed. */
+	if (t->peer_counted[0] != '\0') {
+		pp_limit_peer_leave(t->peer_limit, t->peer_counted);
+		t->peer_counted[0] = '\0';
+	}
 	if (reason != NULL)
 		log_closed(t, reason, detail);
 	t->state = T_CLOSING;

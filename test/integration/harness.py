@@ -672,6 +672,32 @@ def roundtrip(addr, payload, timeout=IO_TIMEOUT):
         s.close()
 
 
+def call_expecting_refusal(addr, payload, timeout=IO_TIMEOUT):
+    """Connect to ADDR, send PAYLOAD, read until EOF; return the bytes read.
+
+    A reset at any step (an outbound dials as soon as it accepts, so a
+    refusal can reset the socket before connect() even returns here) counts
+    as the end of the call, and whatever was read before it is returned.
+    """
+    got = b""
+    try:
+        s = connect(addr, timeout)
+    except ConnectionResetError:
+        return got
+    try:
+        s.sendall(payload)
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
+    return got
+
+
 def send_then_shutdown(s, payload):
     try:
         s.sendall(payload)

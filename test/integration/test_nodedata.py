@@ -67,7 +67,7 @@ def _call(tree, a, b, msg):
 
 
 def test_two_nodes_talk_over_peer_sockets(tree, proxy, server):
-    n0, n1, n2 = tree[0], tree[1], tree[2]
+    n0, n1 = tree[0], tree[1]
     app0, app1 = server(harness.echo_handler), server(harness.echo_handler)
     p0 = proxy("run", "--config", _config(tree, n0, app0))
     p1 = proxy("run", "--config", _config(tree, n1, app1))

@@ -93,15 +93,7 @@ def test_server_vector(server_vector, pki, proxy, server):
         listen = "127.0.0.1:%d" % harness.free_port()
         out = proxy("outbound", "--listen", listen, "--target", fake.target,
                     *pki.outbound_args(pki[0], pki[1]), name="outbound(node0->fake node1)")
-        s = connect(listen)
-        try:
-            s.sendall(b"ping peerproxy\n")
-            try:
-                data = harness.recv_all(s)
-            except ConnectionResetError:
-                data = b""
-        finally:
-            s.close()
+        data = harness.call_expecting_refusal(listen, b"ping peerproxy\n")
         if server_vector["expect"] == "accepted":
             assert data == b"ping peerproxy\n", out.describe()
         else:
@@ -159,15 +151,7 @@ def test_allow_peer(pki, proxy, echo):
     accepted = echo.accepted
     # node2 verifies fine but is not on the list
     mark = inbound.mark()
-    s = connect(outs["node2"])
-    try:
-        s.sendall(b"from node2\n")
-        try:
-            data = harness.recv_all(s)
-        except ConnectionResetError:
-            data = b""
-    finally:
-        s.close()
+    data = harness.call_expecting_refusal(outs["node2"], b"from node2\n")
     assert data == b"", "node2 got through an --allow-peer list without it"
     rec = inbound.wait_event("handshake_refused", since=mark)
     assert rec["reason"] == "peer_not_allowed", rec
@@ -193,16 +177,7 @@ def test_outbound_peer_mismatch(pki, proxy, server):
     listen = "127.0.0.1:%d" % harness.free_port()
     args = pki.outbound_args(n0, n1, peer=False) + ["--peer", n2.id]  # expects node2, meets node1
     out = proxy("outbound", "--listen", listen, "--target", in_addr, *args)
-    s = connect(listen)
-    try:
-        s.sendall(b"hello\n")
-        try:
-            data = harness.recv_all(s)
-        except ConnectionResetError:
-            data = b""
-    finally:
-        s.close()
-    assert data == b""
+    assert harness.call_expecting_refusal(listen, b"hello\n") == b""
     rec = out.wait_event("handshake_refused", tunnel="outbound")
     assert rec["reason"] in PEER_MISMATCH, rec
     assert backend.accepted == 0
