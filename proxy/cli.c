@@ -35,6 +35,7 @@ enum {
 	OPT_SESSION_RESUMPTION,
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
+	OPT_ADMIN,
 	OPT_HELP,
 };
 
@@ -49,6 +50,7 @@ static const char inbound_usage[] =
     "                         [--connect-timeout DUR] [--idle-timeout DUR]\n"
     "                         [--drain-timeout DUR] [--workers N|auto]\n"
     "                         [--log-level LEVEL] [--log-format text|json]\n"
+    "                         [--admin ADDR]\n"
     "\n"
     "Accept mutual TLS on --listen, verify the client's chain against --ca\n"
     "alone, and forward the plaintext to --target.\n"
@@ -81,7 +83,10 @@ static const char inbound_usage[] =
     "(30s)\n"
     "  --workers N|auto       worker threads (default auto: one per CPU)\n"
     "  --session-resumption on|off  issue TLS session tickets (default on;\n"
-    "                         resumed sessions are verified again)\n";
+    "                         resumed sessions are verified again)\n"
+    "  --admin ADDR           serve /healthz, /readyz, /metrics, /status on\n"
+    "                         host:port (default: off; e.g. "
+    "127.0.0.1:9901)\n";
 
 static const char outbound_usage[] =
     "usage: peerproxy outbound --listen ADDR --target HOST:PORT[,HOST:PORT...] "
@@ -94,6 +99,7 @@ static const char outbound_usage[] =
     "                          [--connect-timeout DUR] [--idle-timeout DUR]\n"
     "                          [--drain-timeout DUR] [--workers N|auto]\n"
     "                          [--log-level LEVEL] [--log-format text|json]\n"
+    "                          [--admin ADDR]\n"
     "\n"
     "Accept plain connections on --listen and carry each over mutual TLS to\n"
     "one of --target (random order, failover, names resolved per "
@@ -178,6 +184,7 @@ static const struct option tunnel_opts[] = {
     {"session-resumption", required_argument, NULL, OPT_SESSION_RESUMPTION},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"admin", required_argument, NULL, OPT_ADMIN},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -309,6 +316,26 @@ parse_identity(enum pp_identity_mode *m, const char *cmd, const char *val)
 	return (0);
 }
 
+int
+pp_cli_admin(struct pp_config *c, const char *cmd, const char *val)
+{
+	char err[160];
+
+	if (strcmp(val, "off") == 0) {
+		c->admin_enabled = 0;
+		return (0);
+	}
+	if (pp_addr_parse(val, &c->admin_listen, err, sizeof(err)) != 0)
+		return (usage_error(cmd, "--admin \"%s\": %s", val, err));
+	if (c->admin_listen.kind == PP_ADDR_UNIX)
+		return (usage_error(cmd,
+		                    "--admin \"%s\": the admin endpoint takes "
+		                    "host:port, not a unix socket",
+		                    val));
+	c->admin_enabled = 1;
+	return (0);
+}
+
 static int
 parse_workers(struct pp_config *c, const char *cmd, const char *val)
 {
@@ -384,6 +411,8 @@ apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
 		return (set_duration(&c->drain_timeout_ms, cmd, opt, val));
 	case OPT_WORKERS:
 		return (parse_workers(c, cmd, val));
+	case OPT_ADMIN:
+		return (pp_cli_admin(c, cmd, val));
 	case OPT_SESSION_RESUMPTION:
 		if (strcmp(val, "on") == 0 || strcmp(val, "off") == 0) {
 			t->session_resumption = strcmp(val, "on") == 0;

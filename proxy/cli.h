@@ -25,6 +25,10 @@ int pp_cli_tunnel(enum pp_tunnel_kind kind, int argc, char **argv,
  * code. */
 int pp_cli_verify(int argc, char **argv);
 
+/* pp_cli_admin(c, cmd, val): apply "--admin ${val}" (host:port or off)
+ * to ${c}.  Return 0, or PP_EXIT_USAGE after printing what is wrong. */
+int pp_cli_admin(struct pp_config *c, const char *cmd, const char *val);
+
 /* pp_cli_usage(f): print the overview of every subcommand to ${f}. */
 void pp_cli_usage(void *f);
 

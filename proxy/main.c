@@ -59,10 +59,31 @@ reload_cli(void *arg, struct pp_problems *p)
 	return (c);
 }
 
+/* run: the configuration file, and the --admin flag overriding it. */
+struct run_args {
+	const char *path;
+	const char *admin; /* NULL: as the file says */
+};
+
+/* Load the file of ${a}, applying its --admin override. */
+static struct pp_config *
+load_run(const struct run_args *a, struct pp_problems *p)
+{
+	struct pp_config *c = pp_config_load(a->path, p);
+
+	if (c != NULL && a->admin != NULL &&
+	    pp_cli_admin(c, "run", a->admin) != PP_EXIT_OK) {
+		pp_problems_add(p, "--admin \"%s\" is not usable", a->admin);
+		pp_config_unref(c);
+		return (NULL);
+	}
+	return (c);
+}
+
 static struct pp_config *
 reload_file(void *arg, struct pp_problems *p)
 {
-	return (pp_config_load(arg, p));
+	return (load_run(arg, p));
 }
 
 /* Build ${c} (consumed) and serve it, reloading with ${reload}; ${cmd}
@@ -111,22 +132,29 @@ cmd_tunnel(enum pp_tunnel_kind kind, int argc, char **argv)
 }
 
 /* run/check: the configuration file from --config FILE (or
- * PEERPROXY_CONFIG); NULL after printing why not. */
+ * PEERPROXY_CONFIG) and run's --admin ADDR into ${a}; NULL after printing
+ * why not. */
 static const char *
-config_path(int argc, char **argv)
+config_path(int argc, char **argv, struct run_args *a)
 {
 	const char *cmd = argv[0], *path = getenv("PEERPROXY_CONFIG");
+	int run = strcmp(cmd, "run") == 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			path = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			path = argv[i] + 9;
+		else if (run && strcmp(argv[i], "--admin") == 0 && i + 1 < argc)
+			a->admin = argv[++i];
+		else if (run && strncmp(argv[i], "--admin=", 8) == 0)
+			a->admin = argv[i] + 8;
 		else {
 			fprintf(stderr,
 			        "peerproxy %s: unexpected argument \"%s\"\n"
-			        "usage: peerproxy %s --config FILE\n",
-			        cmd, argv[i], cmd);
+			        "usage: peerproxy %s --config FILE%s\n",
+			        cmd, argv[i], cmd,
+			        run ? " [--admin ADDR|off]" : "");
 			return (NULL);
 		}
 	}
@@ -145,19 +173,21 @@ cmd_config(int argc, char **argv, int serve_it)
 {
 	struct pp_problems p = {0};
 	struct pp_config *c;
+	static struct run_args a; /* outlives serve(): reloads read it */
 	const char *path;
 	char prefix[32];
 
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: peerproxy %s --config FILE\n"
+		printf("usage: peerproxy %s --config FILE%s\n"
 		       "(or PEERPROXY_CONFIG=FILE peerproxy %s)\n",
-		       argv[0], argv[0]);
+		       argv[0], serve_it ? " [--admin ADDR|off]" : "", argv[0]);
 		return (PP_EXIT_OK);
 	}
-	if ((path = config_path(argc, argv)) == NULL)
+	if ((path = config_path(argc, argv, &a)) == NULL)
 		return (PP_EXIT_USAGE);
+	a.path = path;
 	snprintf(prefix, sizeof(prefix), "peerproxy %s: ", argv[0]);
-	if ((c = pp_config_load(path, &p)) == NULL) {
+	if ((c = load_run(&a, &p)) == NULL) {
 		pp_problems_print(&p, prefix, stderr);
 		pp_problems_free(&p);
 		return (PP_EXIT_USAGE);
@@ -168,7 +198,7 @@ cmd_config(int argc, char **argv, int serve_it)
 			pp_log_msg(PP_LOG_WARN, "config_warning", "%s",
 			           p.warnings[i]);
 		pp_problems_free(&p);
-		return (serve(c, argv[0], reload_file, (void *)path));
+		return (serve(c, argv[0], reload_file, &a));
 	}
 	if (pp_config_build(c, &p) != 0) {
 		pp_problems_print(&p, prefix, stderr);

@@ -54,6 +54,7 @@ struct pipe {
 	uint8_t *buf;
 	uint32_t off, len;
 	uint64_t bytes;
+	atomic_ullong *metric; /* the tunnel's bytes_total for this direction */
 };
 
 struct pp_tunnel {
@@ -82,7 +83,26 @@ struct pp_tunnel {
 	char peer_counted[PP_PEER_ID_MAX + 1];
 	struct pp_connect_req *req; /* T_REQUEST: the CONNECT head so far */
 	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
+	int counted;     /* its connections_total result is counted */
+	uint64_t hs_start_ns;
 };
+
+/* The metrics of the tunnel configuration ${t} runs under now. */
+static struct pp_tstats *
+stats_of(struct pp_tunnel *t)
+{
+	return (pp_limit_stats(t->tc->limit));
+}
+
+/* Count the tunnel's connections_total result, once. */
+static void
+count_result(struct pp_tunnel *t, enum pp_result r)
+{
+	if (t->counted)
+		return;
+	t->counted = 1;
+	pp_tstats_result(stats_of(t), r);
+}
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void pump(struct pp_tunnel *t);
@@ -416,6 +436,8 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 			p->off += (uint32_t)n;
 			p->len -= (uint32_t)n;
 			p->bytes += (uint64_t)n;
+			atomic_fetch_add_explicit(p->metric, (uint64_t)n,
+			                          memory_order_relaxed);
 			t->last_ms = uv_now(&t->w->loop);
 			continue;
 		}
@@ -506,6 +528,8 @@ static void
 start_pumping(struct pp_tunnel *t)
 {
 	t->state = T_PUMP;
+	t->fwd.metric = &stats_of(t)->bytes_up;
+	t->back.metric = &stats_of(t)->bytes_down;
 	if (t->via_connect)
 		reply(t, pp_connect_200);
 	t->last_ms = uv_now(&t->w->loop);
@@ -535,6 +559,8 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_end(&l);
 	atomic_fetch_add_explicit(&t->w->stats.refused, 1,
 	                          memory_order_relaxed);
+	pp_tstats_failure(stats_of(t), reason);
+	count_result(t, pp_result_of_reason(reason));
 }
 
 static void
@@ -686,7 +712,8 @@ peer_admitted(struct pp_tunnel *t)
 	const char *id = t->tlsc.verdict.peer_id;
 	char detail[128];
 
-	if (t->tc->max_connections_per_peer == 0 || id[0] == '\0')
+	/* Counted even without a limit: /status shows tunnels per peer. */
+	if (id[0] == '\0')
 		return (1);
 	if (pp_limit_peer_enter(t->tc->limit, id,
 	                        t->tc->max_connections_per_peer) == 0) {
@@ -694,6 +721,8 @@ peer_admitted(struct pp_tunnel *t)
 		snprintf(t->peer_counted, sizeof(t->peer_counted), "%s", id);
 		return (1);
 	}
+	if (t->tc->max_connections_per_peer == 0)
+		return (1); /* no limit, only short of memory: not counted */
 	snprintf(detail, sizeof(detail), "peer %s has %u tunnels open already",
 	         id, t->tc->max_connections_per_peer);
 	log_refused(t, "max_connections_per_peer", detail);
@@ -720,6 +749,9 @@ handshake_step(struct pp_tunnel *t)
 			return;
 		if (!peer_admitted(t))
 			return;
+		pp_tstats_handshake(stats_of(t),
+		                    (uv_hrtime() - t->hs_start_ns) / 1000);
+		count_result(t, PP_RESULT_ESTABLISHED);
 		if (t->tc->kind == PP_TUNNEL_INBOUND)
 			start_dial(t);
 		else
@@ -742,6 +774,7 @@ static void
 start_handshake(struct pp_tunnel *t)
 {
 	t->state = T_HANDSHAKE;
+	t->hs_start_ns = uv_hrtime();
 	uv_timer_start(&t->timer, on_handshake_timeout,
 	               t->tc->handshake_timeout_ms, 0);
 	handshake_step(t);
@@ -778,6 +811,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	if (fd < 0) {
 		if (t->via_connect)
 			reply(t, pp_connect_502);
+		count_result(t, PP_RESULT_UPSTREAM_ERROR);
 		tunnel_close(t,
 		             status == UV_ETIMEDOUT ? "connect_timeout"
 		                                    : "connect_failed",
@@ -1005,6 +1039,8 @@ refuse_over_limit(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 
 	close(fd);
 	atomic_fetch_add_explicit(&w->stats.refused, 1, memory_order_relaxed);
+	pp_tstats_failure(pp_limit_stats(tc->limit), "max_connections");
+	pp_tstats_result(pp_limit_stats(tc->limit), PP_RESULT_LIMITED);
 	pp_sockaddr_format(sa, salen, remote, sizeof(remote));
 	pp_log_begin(&l, PP_LOG_WARN, "connection_refused");
 	pp_log_str(&l, "tunnel", tc->name);

@@ -360,5 +360,6 @@ pp_config_unref(struct pp_config *c)
 		tunnel_conf_free(&c->tunnels[i]);
 	free(c->tunnels);
 	pp_nodedata_free(c->nodedata);
+	free(c->source);
 	free(c);
 }

@@ -82,6 +82,9 @@ struct pp_tunnel_conf {
 	SSL_CTX *ctx;
 };
 
+/* Where the admin endpoint listens unless told otherwise. */
+#define PP_ADMIN_DEFAULT "127.0.0.1:9901"
+
 struct pp_config {
 	atomic_int refs;
 	int workers; /* 0: one per online CPU */
@@ -89,8 +92,9 @@ struct pp_config {
 	enum pp_log_level log_level;
 	int log_json;
 	struct pp_nodedata *nodedata; /* NULL unless in node data mode */
-	int admin_enabled; /* the admin endpoint (operations issue) */
+	int admin_enabled;            /* the admin endpoint */
 	struct pp_addr admin_listen;
+	char *source; /* the configuration file, or NULL (command line) */
 	struct pp_tunnel_conf *tunnels;
 	size_t ntunnels;
 };

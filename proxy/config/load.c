@@ -844,6 +844,10 @@ pp_config_load(const char *path, struct pp_problems *p)
 		pp_config_unref(L.c);
 		return (NULL);
 	}
+	/* run: the admin endpoint is on unless the file says "admin: off". */
+	L.c->admin_enabled = 1;
+	pp_addr_parse(PP_ADMIN_DEFAULT, &L.c->admin_listen, err, sizeof(err));
+	L.c->source = strdup(path);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &L.doc)) {
 		pp_problems_add(p, "%s:%zu:%zu: YAML error: %s", path,

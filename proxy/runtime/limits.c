@@ -19,6 +19,7 @@ struct pp_limit {
 	pthread_mutex_t lock; /* guards peers */
 	struct peer_count *peers;
 	size_t npeers, cap;
+	struct pp_tstats stats;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +43,7 @@ pp_limit_get(const char *name)
 	}
 	atomic_init(&l->open, 0);
 	pthread_mutex_init(&l->lock, NULL);
+	pp_tstats_init(&l->stats);
 	l->next = registry;
 	registry = l;
 out:
@@ -125,4 +127,23 @@ pp_limit_peer_leave(struct pp_limit *l, const char *peer)
 		}
 	}
 	pthread_mutex_unlock(&l->lock);
+}
+
+void
+pp_limit_peers_each(struct pp_limit *l,
+                    void (*fn)(void *arg, const char *peer, uint32_t n),
+                    void *arg)
+{
+	pthread_mutex_lock(&l->lock);
+	for (size_t i = 0; i < l->npeers; i++) {
+		if (l->peers[i].n > 0)
+			fn(arg, l->peers[i].id, l->peers[i].n);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+struct pp_tstats *
+pp_limit_stats(struct pp_limit *l)
+{
+	return (&l->stats);
 }

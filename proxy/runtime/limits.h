@@ -7,10 +7,12 @@
  * max_connections_per_peer.  One counter set per tunnel name, created on
  * first use and kept for the life of the process.  The tunnel count is
  * one atomic; the per-peer counts take a mutex, once per connection and
- * never per byte.
+ * never per byte.  The record also holds the tunnel's metrics.
  */
 
 #include <stdint.h>
+
+#include "ops/metrics.h"
 
 struct pp_limit;
 
@@ -34,5 +36,15 @@ int pp_limit_peer_enter(struct pp_limit *l, const char *peer, uint32_t max);
 
 /* pp_limit_peer_leave(l, peer): one tunnel of ${peer} ended. */
 void pp_limit_peer_leave(struct pp_limit *l, const char *peer);
+
+/* pp_limit_peers_each(l, fn, arg): call ${fn}(arg, peer, n) for every
+ * peer with ${n} > 0 tunnels open, under the record's lock (${fn} must not
+ * call back into ${l}). */
+void pp_limit_peers_each(struct pp_limit *l,
+                         void (*fn)(void *arg, const char *peer, uint32_t n),
+                         void *arg);
+
+/* pp_limit_stats(l): the metrics of the tunnel of ${l}. */
+struct pp_tstats *pp_limit_stats(struct pp_limit *l);
 
 #endif

@@ -7,14 +7,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
 
 #include "config/nodedata.h"
 #include "net/listen.h"
+#include "ops/admin.h"
+#include "ops/report.h"
+#include "ops/watch.h"
 #include "runtime/worker.h"
 #include "util/log.h"
+
+/* How long file changes must settle before a reload. */
+#define WATCH_DEBOUNCE_MS 200
 
 struct pp_runtime {
 	struct pp_config *conf; /* the current snapshot (reference held) */
@@ -32,6 +39,12 @@ struct pp_runtime {
 	uv_async_t worker_exit;
 	atomic_int workers_left;
 	int draining;
+	int serving;            /* listeners bound, workers running */
+	struct pp_admin *admin; /* NULL: admin endpoint off */
+	struct pp_watch *watch; /* NULL: no file watch */
+	uv_timer_t log_timer;   /* reports suppressed log lines */
+	uint64_t start_unix_ms, start_ms;
+	char last_error[512]; /* of the last reload; "" if it worked */
 };
 
 void
@@ -56,6 +69,12 @@ on_worker_exit(uv_async_t *h)
 	uv_close((uv_handle_t *)&rt->drain_timer, NULL);
 	uv_close((uv_handle_t *)&rt->rescan_timer, NULL);
 	uv_close((uv_handle_t *)&rt->retry_timer, NULL);
+	uv_close((uv_handle_t *)&rt->log_timer, NULL);
+	pp_admin_stop(rt->admin);
+	rt->admin = NULL;
+	pp_watch_free(rt->watch);
+	rt->watch = NULL;
+	pp_log_flush_suppressed();
 }
 
 static void
@@ -81,12 +100,40 @@ open_tunnels(struct pp_runtime *rt)
 
 /* ---- reload: a new snapshot, swapped in for new connections ---- */
 
-static void reload(struct pp_runtime *rt, const char *why);
+static int reload(struct pp_runtime *rt, const char *why);
 
 static void
 on_retry(uv_timer_t *h)
 {
 	reload(h->data, "retry");
+}
+
+/* Watch every file ${rt}'s configuration names. */
+static void
+watch_update(struct pp_runtime *rt)
+{
+	const struct pp_config *c = rt->conf;
+	const char **paths;
+	size_t n = 0;
+
+	if (rt->watch == NULL ||
+	    (paths = calloc(1 + 4 * c->ntunnels, sizeof(*paths))) == NULL)
+		return;
+	paths[n++] = c->source;
+	for (size_t i = 0; i < c->ntunnels; i++) {
+		paths[n++] = c->tunnels[i].ca_file;
+		paths[n++] = c->tunnels[i].cert_file;
+		paths[n++] = c->tunnels[i].chain_file;
+		paths[n++] = c->tunnels[i].key_file;
+	}
+	pp_watch_set(rt->watch, paths, n);
+	free(paths);
+}
+
+static void
+on_files_changed(void *arg)
+{
+	reload(arg, "file_change");
 }
 
 static void
@@ -102,6 +149,8 @@ reload_failed(struct pp_runtime *rt, const char *why,
 	struct pp_logline l;
 
 	rt->reloads_failed++;
+	snprintf(rt->last_error, sizeof(rt->last_error), "%s",
+	         p && p->n ? p->items[0] : msg);
 	pp_log_begin(&l, PP_LOG_ERROR, "reload_failed");
 	pp_log_str(&l, "trigger", why);
 	pp_log_u64(&l, "problems", p ? p->n : 1);
@@ -226,7 +275,29 @@ names_missing(const struct pp_config *a, const struct pp_config *b)
 	return (n);
 }
 
-static void
+/* Wait a moment for every worker to take the last swap (a worker takes
+ * it on its next loop turn; this thread serves nothing but signals and
+ * the admin endpoint, so it may block that long).  1 if they all did. */
+static int
+swaps_taken(struct pp_runtime *rt)
+{
+	const struct timespec tick = {0, 1000000};
+
+	for (int waited = 0; waited < 200; waited++) {
+		int pending = 0;
+		for (int i = 0; i < rt->nworkers; i++)
+			pending |= pp_worker_swap_pending(&rt->workers[i]);
+		if (!pending)
+			return (1);
+		nanosleep(&tick, NULL);
+	}
+	return (0);
+}
+
+/* Read the configuration again and swap it in.  Return 0 if it was,
+ * 1 if it will be retried shortly (a worker has not taken the last one
+ * yet), -1 if it is invalid (logged; the old one keeps serving). */
+static int
 reload(struct pp_runtime *rt, const char *why)
 {
 	struct pp_problems p = {0};
@@ -236,20 +307,21 @@ reload(struct pp_runtime *rt, const char *why)
 	size_t added, removed, nt;
 	int *fds;
 
-	if (rt->draining || rt->reload == NULL)
-		return;
-	for (int i = 0; i < rt->nworkers; i++) {
-		if (pp_worker_swap_pending(&rt->workers[i])) {
-			uv_timer_start(&rt->retry_timer, on_retry, 100, 0);
-			return;
-		}
+	if (rt->draining || rt->reload == NULL) {
+		snprintf(rt->last_error, sizeof(rt->last_error), "%s",
+		         rt->draining ? "draining" : "nothing to reload");
+		return (-1);
+	}
+	if (!swaps_taken(rt)) {
+		uv_timer_start(&rt->retry_timer, on_retry, 100, 0);
+		return (1);
 	}
 	if ((next = rt->reload(rt->reload_arg, &p)) == NULL ||
 	    pp_config_build(next, &p) != 0) {
 		reload_failed(rt, why, &p, "cannot read the configuration");
 		pp_problems_free(&p);
 		pp_config_unref(next);
-		return;
+		return (-1);
 	}
 	for (size_t i = 0; i < p.nwarnings; i++)
 		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p.warnings[i]);
@@ -260,7 +332,7 @@ reload(struct pp_runtime *rt, const char *why)
 	if ((fds = reload_listeners(rt, next, err, sizeof(err))) == NULL) {
 		reload_failed(rt, why, NULL, err);
 		pp_config_unref(next);
-		return;
+		return (-1);
 	}
 	nt = next->ntunnels;
 	for (int i = 0; i < rt->nworkers; i++) {
@@ -290,17 +362,40 @@ reload(struct pp_runtime *rt, const char *why)
 	pp_log_u64(&l, "removed", removed);
 	pp_log_end(&l);
 	rt->reloads_ok++;
+	rt->last_error[0] = '\0';
 	free(rt->fds);
 	rt->fds = fds;
 	pp_config_unref(rt->conf);
 	rt->conf = next;
+	watch_update(rt);
+	return (0);
+}
+
+/* Stop accepting, let open tunnels finish until drain_timeout, then
+ * exit; ${why} names the trigger in the log. */
+static void
+begin_drain(struct pp_runtime *rt, const char *why)
+{
+	struct pp_logline l;
+
+	rt->draining = 1;
+	pp_log_begin(&l, PP_LOG_INFO, "draining");
+	pp_log_str(&l, "signal", why);
+	pp_log_u64(&l, "open_tunnels", open_tunnels(rt));
+	pp_log_secs(&l, "deadline", rt->conf->drain_timeout_ms);
+	pp_log_end(&l);
+	for (int i = 0; i < rt->nworkers; i++)
+		pp_worker_stop_accepting(&rt->workers[i]);
+	uv_timer_stop(&rt->rescan_timer);
+	uv_timer_stop(&rt->retry_timer);
+	uv_timer_start(&rt->drain_timer, on_drain_deadline,
+	               rt->conf->drain_timeout_ms, 0);
 }
 
 static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct pp_runtime *rt = h->data;
-	struct pp_logline l;
 
 	if (signum == SIGHUP) {
 		reload(rt, "SIGHUP");
@@ -311,18 +406,136 @@ on_signal(uv_signal_t *h, int signum)
 		           "second %s: exiting at once", strsignal(signum));
 		_exit(1);
 	}
-	rt->draining = 1;
-	pp_log_begin(&l, PP_LOG_INFO, "draining");
-	pp_log_str(&l, "signal", strsignal(signum));
-	pp_log_u64(&l, "open_tunnels", open_tunnels(rt));
-	pp_log_secs(&l, "deadline", rt->conf->drain_timeout_ms);
+	begin_drain(rt, strsignal(signum));
+}
+
+/* ---- the admin endpoint ---- */
+
+static void
+ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->conf = rt->conf;
+	v->start_unix_ms = rt->start_unix_ms;
+	v->uptime_ms = uv_now(rt->loop) - rt->start_ms;
+	v->serving = rt->serving;
+	v->draining = rt->draining;
+	v->reloads_ok = rt->reloads_ok;
+	v->reloads_failed = rt->reloads_failed;
+	v->last_reload_error = rt->last_error[0] ? rt->last_error : NULL;
+	v->workers = rt->nworkers;
+}
+
+static void
+admin_reload(struct pp_runtime *rt, struct pp_admin_reply *r)
+{
+	int rc = reload(rt, "admin");
+
+	r->content_type = "application/json";
+	if (rc == 0) {
+		r->status = 200;
+		pp_sb_printf(&r->body,
+		             "{\"result\":\"success\",\"tunnels\":%zu}\n",
+		             rt->conf->ntunnels);
+	} else if (rc == 1) {
+		r->status = 503;
+		pp_sb_puts(&r->body, "{\"result\":\"retrying\",\"error\":"
+		                     "\"the last reload is still being "
+		                     "applied\"}\n");
+	} else {
+		r->status = rt->draining ? 503 : 500;
+		pp_sb_puts(&r->body, "{\"result\":\"failure\",\"error\":");
+		pp_sb_json_str(&r->body, rt->last_error);
+		pp_sb_puts(&r->body, "}\n");
+	}
+}
+
+static const struct {
+	const char *path, *method;
+} admin_routes[] = {
+    {"/healthz", "GET"}, {"/readyz", "GET"},  {"/metrics", "GET"},
+    {"/status", "GET"},  {"/reload", "POST"}, {"/quitquitquit", "POST"},
+};
+
+static void
+admin_handle(void *arg, const struct pp_admin_req *req,
+             struct pp_admin_reply *r)
+{
+	struct pp_runtime *rt = arg;
+	struct pp_ops_view v;
+	size_t i, n = sizeof(admin_routes) / sizeof(admin_routes[0]);
+
+	for (i = 0; i < n; i++)
+		if (strcmp(req->path, admin_routes[i].path) == 0)
+			break;
+	if (i == n) {
+		r->status = 404;
+		pp_sb_printf(&r->body, "no such endpoint: %s\n", req->path);
+		return;
+	}
+	if (strcmp(req->method, admin_routes[i].method) != 0) {
+		r->status = 405;
+		r->allow = admin_routes[i].method;
+		pp_sb_printf(&r->body, "%s takes %s only\n", req->path,
+		             admin_routes[i].method);
+		return;
+	}
+	ops_view(rt, &v);
+	r->status = 200;
+	if (strcmp(req->path, "/healthz") == 0) {
+		pp_sb_puts(&r->body, "ok\n");
+	} else if (strcmp(req->path, "/readyz") == 0) {
+		r->content_type = "application/json";
+		r->status = pp_report_ready(&v, &r->body) ? 200 : 503;
+	} else if (strcmp(req->path, "/metrics") == 0) {
+		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		pp_report_metrics(&v, &r->body);
+	} else if (strcmp(req->path, "/status") == 0) {
+		r->content_type = "application/json";
+		pp_report_status(&v, &r->body);
+	} else if (strcmp(req->path, "/reload") == 0) {
+		admin_reload(rt, r);
+	} else {
+		r->content_type = "application/json";
+		pp_sb_printf(&r->body,
+		             "{\"result\":\"draining\",\"open_tunnels\":%zu}\n",
+		             open_tunnels(rt));
+		if (!rt->draining)
+			begin_drain(rt, "quitquitquit");
+	}
+}
+
+/* Start the admin endpoint if configured.  0, or -1 (logged). */
+static int
+admin_start(struct pp_runtime *rt)
+{
+	char err[256], addr[PP_HOST_MAX + 16];
+	struct pp_logline l;
+
+	if (!rt->conf->admin_enabled)
+		return (0);
+	pp_addr_format(&rt->conf->admin_listen, addr, sizeof(addr));
+	rt->admin = pp_admin_start(rt->loop, &rt->conf->admin_listen,
+	                           admin_handle, rt, err, sizeof(err));
+	if (rt->admin == NULL) {
+		pp_log_begin(&l, PP_LOG_ERROR, "listen_failed");
+		pp_log_str(&l, "endpoint", "admin");
+		pp_log_str(&l, "addr", addr);
+		pp_log_str(&l, "error", err);
+		pp_log_end(&l);
+		return (-1);
+	}
+	pp_log_begin_always(&l, PP_LOG_INFO, "admin_listening");
+	pp_log_str(&l, "addr", addr);
 	pp_log_end(&l);
-	for (int i = 0; i < rt->nworkers; i++)
-		pp_worker_stop_accepting(&rt->workers[i]);
-	uv_timer_stop(&rt->rescan_timer);
-	uv_timer_stop(&rt->retry_timer);
-	uv_timer_start(&rt->drain_timer, on_drain_deadline,
-	               rt->conf->drain_timeout_ms, 0);
+	return (0);
+}
+
+static void
+on_log_timer(uv_timer_t *h)
+{
+	(void)h;
+	pp_log_flush_suppressed();
 }
 
 /* Open every listener for every worker: fds[w * ntunnels + t]. */
@@ -453,6 +666,20 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	rt.retry_timer.data = &rt;
 	uv_timer_init(rt.loop, &rt.rescan_timer);
 	rt.rescan_timer.data = &rt;
+	uv_timer_init(rt.loop, &rt.log_timer);
+	uv_timer_start(&rt.log_timer, on_log_timer, 1000, 1000);
+	uv_unref((uv_handle_t *)&rt.log_timer);
+	rt.start_ms = uv_now(rt.loop);
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rt.start_unix_ms =
+		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	}
+	if (reload_fn != NULL &&
+	    (rt.watch = pp_watch_new(rt.loop, WATCH_DEBOUNCE_MS,
+	                             on_files_changed, &rt)) != NULL)
+		watch_update(&rt);
 	if (conf->nodedata != NULL && conf->nodedata->rescan_ms > 0)
 		uv_timer_start(&rt.rescan_timer, on_rescan,
 		               conf->nodedata->rescan_ms,
@@ -481,7 +708,13 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 		}
 		started++;
 	}
+	if (!rt.draining && admin_start(&rt) != 0) {
+		for (int j = 0; j < started; j++)
+			pp_worker_stop_accepting(&rt.workers[j]);
+		rt.draining = 1;
+	}
 	if (!rt.draining) {
+		rt.serving = 1;
 		log_listening(&rt);
 		pp_log_begin_always(&l, PP_LOG_INFO, "ready");
 		pp_log_u64(&l, "workers", (uint64_t)rt.nworkers);

@@ -1,6 +1,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -173,6 +174,9 @@ begin(struct pp_logline *l, enum pp_log_level level, const char *event,
 
 	l->len = 0;
 	l->full = 0;
+	l->event = event;
+	l->reason[0] = '\0';
+	l->limited = !force && level >= PP_LOG_WARN;
 	l->enabled = force || pp_log_enabled(level);
 	if (!l->enabled)
 		return;
@@ -206,6 +210,8 @@ pp_log_str(struct pp_logline *l, const char *key, const char *value)
 		return;
 	if (value == NULL)
 		value = "-";
+	if (l->limited && strcmp(key, "reason") == 0)
+		snprintf(l->reason, sizeof(l->reason), "%s", value);
 	put_key(l, key);
 	if (l->full)
 		return;
@@ -268,12 +274,89 @@ pp_log_fmt(struct pp_logline *l, const char *key, const char *fmt, ...)
 	pp_log_str(l, key, val);
 }
 
+/* ---- the flood limit ---- */
+
+#define FLOOD_KINDS 64
+
+struct flood {
+	char event[40], reason[48];
+	time_t second;         /* the second the burst count is for */
+	unsigned in_second;    /* lines of this kind in it */
+	unsigned long dropped; /* not written since the last report */
+};
+
+static pthread_mutex_t flood_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct flood floods[FLOOD_KINDS];
+static size_t nfloods;
+
+/* Count a line of ${l}'s kind; 1 if it may be written. */
+static int
+flood_admit(const struct pp_logline *l)
+{
+	struct timespec now;
+	struct flood *f = NULL;
+	int ok = 1;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	pthread_mutex_lock(&flood_lock);
+	for (size_t i = 0; i < nfloods && f == NULL; i++) {
+		if (strcmp(floods[i].event, l->event) == 0 &&
+		    strcmp(floods[i].reason, l->reason) == 0)
+			f = &floods[i];
+	}
+	if (f == NULL && nfloods < FLOOD_KINDS) {
+		f = &floods[nfloods++];
+		snprintf(f->event, sizeof(f->event), "%s", l->event);
+		snprintf(f->reason, sizeof(f->reason), "%s", l->reason);
+	}
+	if (f != NULL) {
+		if (f->second != now.tv_sec) {
+			f->second = now.tv_sec;
+			f->in_second = 0;
+		}
+		if (++f->in_second > PP_LOG_FLOOD_BURST) {
+			f->dropped++;
+			ok = 0;
+		}
+	}
+	pthread_mutex_unlock(&flood_lock);
+	return (ok);
+}
+
+void
+pp_log_flush_suppressed(void)
+{
+	struct flood report[FLOOD_KINDS];
+	size_t n = 0;
+
+	pthread_mutex_lock(&flood_lock);
+	for (size_t i = 0; i < nfloods; i++) {
+		if (floods[i].dropped > 0) {
+			report[n++] = floods[i];
+			floods[i].dropped = 0;
+		}
+	}
+	pthread_mutex_unlock(&flood_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct pp_logline l;
+		pp_log_begin(&l, PP_LOG_WARN, "log_suppressed");
+		l.limited = 0;
+		pp_log_str(&l, "suppressed_event", report[i].event);
+		if (report[i].reason[0] != '\0')
+			pp_log_str(&l, "reason", report[i].reason);
+		pp_log_u64(&l, "count", report[i].dropped);
+		pp_log_end(&l);
+	}
+}
+
 void
 pp_log_end(struct pp_logline *l)
 {
 	ssize_t r;
 
 	if (!l->enabled)
+		return;
+	if (l->limited && !flood_admit(l))
 		return;
 	if (log_json)
 		l->buf[l->len++] = '}';

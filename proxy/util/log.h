@@ -19,11 +19,18 @@ enum pp_log_level { PP_LOG_DEBUG, PP_LOG_INFO, PP_LOG_WARN, PP_LOG_ERROR };
 
 #define PP_LOG_LINE_MAX 2048
 
+/* Warnings and errors of one kind (event and reason) beyond this many a
+ * second are not written; their count is reported once a second. */
+#define PP_LOG_FLOOD_BURST 10
+
 struct pp_logline {
 	char buf[PP_LOG_LINE_MAX];
 	size_t len;
 	int enabled;
-	int full; /* out of room: later fields are dropped */
+	int full;    /* out of room: later fields are dropped */
+	int limited; /* subject to the flood limit */
+	const char *event;
+	char reason[48]; /* the "reason" field, the flood limit's key */
 };
 
 /* pp_log_configure(level, json): log events at ${level} and above, as JSON
@@ -63,6 +70,11 @@ void pp_log_fmt(struct pp_logline *l, const char *key, const char *fmt, ...)
 
 /* pp_log_end(l): terminate the line and write it to stderr. */
 void pp_log_end(struct pp_logline *l);
+
+/* pp_log_flush_suppressed(): write one "log_suppressed" line for each
+ * kind of warning or error whose lines were dropped by the flood limit
+ * since the last call, with their count.  Call about once a second. */
+void pp_log_flush_suppressed(void);
 
 /* pp_log_msg(level, event, fmt, ...): log ${event} with a single "msg"
  * field formatted by printf. */

@@ -371,7 +371,15 @@ def start_proxy(args, name=None, ready_timeout=READY_TIMEOUT, registry=None):
     workers = os.environ.get("PEERPROXY_TEST_WORKERS")
     if workers and args and args[0] in ("inbound", "outbound") and "--workers" not in args:
         args += ["--workers", workers]
+    # Every proxy gets an admin endpoint of its own (run's default port
+    # would clash between the proxies of one test): p.admin is its address.
+    admin = None
+    if args and args[0] in ("inbound", "outbound", "run") and not any(
+            a == "--admin" or a.startswith("--admin=") for a in args):
+        admin = "127.0.0.1:%d" % free_port()
+        args += ["--admin", admin]
     p = Proc([PROXY_BIN] + args, name=name or "peerproxy " + args[0])
+    p.admin = admin
     if registry is not None:
         registry.append(p)
     try:
@@ -696,6 +704,86 @@ def call_expecting_refusal(addr, payload, timeout=IO_TIMEOUT):
     finally:
         s.close()
     return got
+
+
+def admin_request(addr, method, path, body=b"", timeout=IO_TIMEOUT):
+    """One HTTP request to the admin endpoint at ADDR.
+
+    Returns (status, headers dict with lower-case names, body bytes).
+    """
+    s = connect(addr, timeout)
+    try:
+        head = "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n" % (
+            method, path, addr, len(body))
+        s.sendall(head.encode() + body)
+        data = recv_all(s)
+    finally:
+        s.close()
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, rest
+
+
+def admin_json(addr, method, path):
+    """(status, decoded JSON body) of an admin request."""
+    status, _, body = admin_request(addr, method, path)
+    return status, json.loads(body)
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Parse Prometheus text exposition into {(name, frozenset(labels)): value}.
+
+    Checks the format as it goes: every sample's family has a TYPE line
+    before it, families are not split, values are numbers.
+    """
+    samples, types, seen_families, current = {}, {}, set(), None
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert name not in types, "TYPE given twice for %s" % name
+            types[name] = kind
+            continue
+        if line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        assert m, "not a sample line: %r" % line
+        name, labels, value = m.group(1), m.group(2) or "", m.group(3)
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[:-len(suffix)] in types:
+                family = name[:-len(suffix)]
+        assert family in types, "sample %s before its TYPE line" % name
+        if family != current:
+            assert family not in seen_families, "family %s split" % family
+            seen_families.add(family)
+            current = family
+        key = (name, frozenset(_LABEL.findall(labels)))
+        assert key not in samples, "duplicate sample %r" % (key,)
+        samples[key] = float(value)
+    return samples
+
+
+def metric(samples, name, **labels):
+    """The value of NAME with exactly LABELS (0.0 if absent)."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def scrape(addr):
+    status, headers, body = admin_request(addr, "GET", "/metrics")
+    assert status == 200, (status, body)
+    assert headers["content-type"].startswith("text/plain; version=0.0.4"), headers
+    return parse_metrics(body.decode())
 
 
 def send_then_shutdown(s, payload):

@@ -244,3 +244,43 @@ def test_check_verifies_our_chain_as_the_peer_will(tree, server):
     assert rc == 0, (rc, out, err)
     assert "peer-%s" % n1.id in err and "would be refused by the peer" in err, err
     assert "(2 tunnels)" in out, out  # the inbound and node2's outbound
+
+
+def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
+    """An open tunnel of a peer deactivated at node1 is closed when node1
+    reloads (here by POST /reload); the node's metrics and status show the
+    peer's new state."""
+    n0, n1 = tree[0], tree[1]
+    proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    p1 = proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    m = harness.scrape(p1.admin)
+    assert harness.metric(m, "peerproxy_peers", state="active") == 2
+    assert harness.metric(m, "peerproxy_peers", state="deactivated") == 0
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
+        s.sendall(b"open\n")
+        assert s.recv(100) == b"open\n"
+        _, doc = harness.admin_json(p1.admin, "GET", "/status")
+        inbound = next(t for t in doc["tunnels"] if t["name"] == "nodedata")
+        assert inbound["open_by_peer"] == {n0.id: 1}, inbound
+        (n1.peer_dir(n0) / "DEACTIVATED").write_text("2026-11-30\n")
+        status, doc = harness.admin_json(p1.admin, "POST", "/reload")
+        assert (status, doc["result"]) == (200, "success"), doc
+        rec = p1.wait_event("tunnel_closed", tunnel="nodedata")
+        assert rec["reason"] == "peer_untrusted", rec
+        assert rec["peer"] == n0.id, rec
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        s.close()
+    m = harness.scrape(p1.admin)
+    assert harness.metric(m, "peerproxy_peers", state="active") == 1
+    assert harness.metric(m, "peerproxy_peers", state="deactivated") == 1
+    _, doc = harness.admin_json(p1.admin, "GET", "/status")
+    states = {p["id"]: p["state"] for p in doc["nodedata"]["peers"]}
+    assert states[n0.id] == "deactivated", states
+    assert doc["nodedata"]["path"] == str(n1.dir)

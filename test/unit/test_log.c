@@ -295,3 +295,56 @@ Test(log, overlong_value_keeps_json_valid)
 	free(out);
 	free(big);
 }
+
+static size_t
+count_substr(const char *s, const char *sub)
+{
+	size_t n = 0;
+
+	while ((s = strstr(s, sub)) != NULL) {
+		n++;
+		s += strlen(sub);
+	}
+	return (n);
+}
+
+/* Warnings of one kind past the burst are dropped and reported once with
+ * their count; another kind, and info lines, are not held back. */
+Test(log, flood_of_identical_warnings_is_limited_and_counted)
+{
+	struct t_capture c;
+	struct pp_logline l;
+	char want[80];
+
+	t_capture_begin(&c);
+	for (int i = 0; i < 100; i++) {
+		pp_log_begin(&l, PP_LOG_WARN, "handshake_refused");
+		pp_log_str(&l, "reason", "untrusted");
+		pp_log_u64(&l, "i", (uint64_t)i);
+		pp_log_end(&l);
+	}
+	pp_log_begin(&l, PP_LOG_WARN, "handshake_refused");
+	pp_log_str(&l, "reason", "expired");
+	pp_log_end(&l);
+	for (int i = 0; i < 30; i++) {
+		pp_log_begin(&l, PP_LOG_INFO, "tunnel_closed");
+		pp_log_end(&l);
+	}
+	pp_log_flush_suppressed();
+	pp_log_flush_suppressed(); /* nothing new: no second report */
+	char *out = t_capture_end(&c);
+	size_t written = count_substr(out, "reason=untrusted i=");
+	/* the burst may straddle a second boundary: then two bursts pass */
+	cr_assert(written == PP_LOG_FLOOD_BURST ||
+	              written == 2 * PP_LOG_FLOOD_BURST,
+	          "%zu written:\n%s", written, out);
+	snprintf(want, sizeof(want),
+	         "event=log_suppressed suppressed_event=handshake_refused "
+	         "reason=untrusted count=%zu\n",
+	         100 - written);
+	cr_assert(strstr(out, want) != NULL, "%s", out);
+	cr_assert_eq(count_substr(out, "event=log_suppressed"), 1, "%s", out);
+	cr_assert_eq(count_substr(out, "reason=expired"), 1, "%s", out);
+	cr_assert_eq(count_substr(out, "event=tunnel_closed"), 30, "%s", out);
+	free(out);
+}

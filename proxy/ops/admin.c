@@ -1,0 +1,416 @@
+#include "ops/admin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "net/listen.h"
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wr;
+	uv_shutdown_t sd;
+	http_parser parser;
+	struct pp_admin *a;
+	struct conn *prev, *next; /* oldest first */
+	char url[1024];
+	size_t url_len;
+	size_t head_bytes; /* read before the head was complete */
+	size_t body_bytes;
+	int head_done;
+	int complete;
+	int error_status; /* a limit was hit: answer this and close */
+	int replying;
+	int handles;
+	char readbuf[4096];
+	struct pp_sb out;
+};
+
+struct pp_admin {
+	uv_tcp_t listener;
+	uv_loop_t *loop;
+	pp_admin_fn *fn;
+	void *arg;
+	struct conn *head, *tail;
+	int nconns;
+	int stopping;
+	int handles;
+};
+
+static http_parser_settings settings;
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+const char *
+pp_admin_status_text(int status)
+{
+	switch (status) {
+	case 200:
+		return ("OK");
+	case 400:
+		return ("Bad Request");
+	case 404:
+		return ("Not Found");
+	case 405:
+		return ("Method Not Allowed");
+	case 408:
+		return ("Request Timeout");
+	case 413:
+		return ("Payload Too Large");
+	case 431:
+		return ("Request Header Fields Too Large");
+	case 500:
+		return ("Internal Server Error");
+	case 503:
+		return ("Service Unavailable");
+	default:
+		return ("Unknown");
+	}
+}
+
+static void
+admin_release(struct pp_admin *a)
+{
+	if (--a->handles == 0)
+		free(a);
+}
+
+static void
+on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->handles > 0)
+		return;
+	pp_sb_free(&c->out);
+	admin_release(c->a);
+	free(c);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct pp_admin *a = c->a;
+
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		a->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		a->tail = c->prev;
+	a->nconns--;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+}
+
+static void
+on_linger_timeout(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+/* After the reply: discard what the client still sends until it closes
+ * (closing with unread bytes would reset the connection, and the client
+ * could lose our reply), for at most PP_ADMIN_LINGER_MS. */
+static void
+on_discard(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	(void)buf;
+	if (n < 0)
+		conn_close(s->data);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (status != 0 || uv_is_closing((uv_handle_t *)&c->tcp)) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_linger_timeout, PP_ADMIN_LINGER_MS, 0);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_discard) != 0)
+		conn_close(c);
+}
+
+static void
+on_written(uv_write_t *w, int status)
+{
+	struct conn *c = w->data;
+
+	if (status != 0 || uv_is_closing((uv_handle_t *)&c->tcp)) {
+		conn_close(c);
+		return;
+	}
+	c->sd.data = c;
+	if (uv_shutdown(&c->sd, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+		conn_close(c);
+}
+
+/* Send ${reply} (its body is taken over) and close afterwards. */
+static void
+conn_reply(struct conn *c, struct pp_admin_reply *reply, int head_only)
+{
+	struct pp_sb *o = &c->out;
+	uv_buf_t buf;
+
+	c->replying = 1;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_stop(&c->timer);
+	pp_sb_printf(o, "HTTP/1.1 %d %s\r\n", reply->status,
+	             pp_admin_status_text(reply->status));
+	pp_sb_printf(o, "Content-Type: %s\r\n",
+	             reply->content_type ? reply->content_type
+	                                 : "text/plain; charset=utf-8");
+	if (reply->allow != NULL)
+		pp_sb_printf(o, "Allow: %s\r\n", reply->allow);
+	pp_sb_printf(o,
+	             "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	             "Connection: close\r\n\r\n",
+	             reply->body.len);
+	if (!head_only && reply->body.len > 0)
+		pp_sb_append(o, reply->body.buf, reply->body.len);
+	pp_sb_free(&reply->body);
+	if (o->failed) {
+		conn_close(c);
+		return;
+	}
+	buf = uv_buf_init(o->buf, (unsigned)o->len);
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0)
+		conn_close(c);
+}
+
+/* Answer with a fixed error and close. */
+static void
+conn_error(struct conn *c, int status, const char *msg)
+{
+	struct pp_admin_reply r = {.status = status};
+
+	pp_sb_printf(&r.body, "%s\n", msg);
+	conn_reply(c, &r, 0);
+}
+
+static void
+on_timeout(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	conn_error(c, 408, "request not received in time");
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	if (c->url_len + len >= sizeof(c->url)) {
+		c->error_status = 414;
+		return (-1);
+	}
+	memcpy(c->url + c->url_len, at, len);
+	c->url_len += len;
+	c->url[c->url_len] = '\0';
+	return (0);
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->head_done = 1;
+	return (0);
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn *c = p->data;
+
+	(void)at;
+	c->body_bytes += len;
+	if (c->body_bytes > PP_ADMIN_BODY_MAX) {
+		c->error_status = 413;
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct conn *c = p->data;
+
+	c->complete = 1;
+	http_parser_pause(p, 1);
+	return (0);
+}
+
+static void
+dispatch(struct conn *c)
+{
+	struct pp_admin_reply r = {.status = 500};
+	struct pp_admin_req req;
+	char *q;
+	int head = c->parser.method == HTTP_HEAD;
+
+	if ((q = strchr(c->url, '?')) != NULL)
+		*q = '\0';
+	req.method = head ? "GET" : http_method_str(c->parser.method);
+	req.path = c->url;
+	c->a->fn(c->a->arg, &req, &r);
+	conn_reply(c, &r, head);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)hint;
+	*buf = uv_buf_init(c->readbuf, sizeof(c->readbuf));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	size_t done;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		/* EOF before a complete request, or a reset. */
+		conn_close(c);
+		return;
+	}
+	if (c->replying || c->complete)
+		return;
+	done = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
+	if (!c->head_done) {
+		c->head_bytes += done;
+		if (c->head_bytes > PP_ADMIN_HEAD_MAX) {
+			conn_error(c, 431, "request head too large");
+			return;
+		}
+	}
+	if (c->complete) {
+		dispatch(c);
+		return;
+	}
+	if (c->error_status == 413) {
+		conn_error(c, 413, "request body too large");
+	} else if (c->error_status == 414) {
+		conn_error(c, 431, "request target too long");
+	} else if (HTTP_PARSER_ERRNO(&c->parser) == HPE_HEADER_OVERFLOW) {
+		conn_error(c, 431, "request head too large");
+	} else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "malformed request: %s",
+		         http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+		conn_error(c, 400, msg);
+	}
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct pp_admin *a = server->data;
+	struct conn *c;
+
+	if (status != 0 || a->stopping)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	uv_tcp_init(a->loop, &c->tcp);
+	c->tcp.data = c;
+	c->a = a;
+	a->handles++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		c->handles = 1;
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		return;
+	}
+	if (a->nconns >= PP_ADMIN_CONNS)
+		conn_close(a->head); /* the oldest gives way */
+	c->handles = 2;
+	uv_timer_init(a->loop, &c->timer);
+	c->timer.data = c;
+	c->prev = a->tail;
+	if (a->tail != NULL)
+		a->tail->next = c;
+	else
+		a->head = c;
+	a->tail = c;
+	a->nconns++;
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	uv_timer_start(&c->timer, on_timeout, PP_ADMIN_TIMEOUT_MS, 0);
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+		conn_close(c);
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+	admin_release(h->data);
+}
+
+struct pp_admin *
+pp_admin_start(uv_loop_t *loop, const struct pp_addr *addr, pp_admin_fn *fn,
+               void *arg, char *err, size_t errlen)
+{
+	struct pp_admin *a;
+	int fd, r;
+
+	settings.on_url = on_url;
+	settings.on_headers_complete = on_headers_complete;
+	settings.on_body = on_body;
+	settings.on_message_complete = on_message_complete;
+	if (addr->kind == PP_ADDR_UNIX) {
+		snprintf(err, errlen, "a unix socket is not supported here");
+		return (NULL);
+	}
+	if (pp_listen_open(addr, 1, &fd, err, errlen) != 0)
+		return (NULL);
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	a->loop = loop;
+	a->fn = fn;
+	a->arg = arg;
+	a->handles = 1;
+	uv_tcp_init(loop, &a->listener);
+	a->listener.data = a;
+	if ((r = uv_tcp_open(&a->listener, fd)) != 0 ||
+	    (r = uv_listen((uv_stream_t *)&a->listener, 128, on_connection)) !=
+	        0) {
+		snprintf(err, errlen, "%s", uv_strerror(r));
+		uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+		return (NULL);
+	}
+	return (a);
+}
+
+void
+pp_admin_stop(struct pp_admin *a)
+{
+	if (a == NULL)
+		return;
+	a->stopping = 1;
+	while (a->head != NULL)
+		conn_close(a->head);
+	uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+}

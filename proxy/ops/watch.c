@@ -1,0 +1,230 @@
+#include "ops/watch.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/log.h"
+
+struct file_sig {
+	char *path;
+	int exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+struct dir_watch {
+	uv_fs_event_t ev;
+	char *dir;
+	struct pp_watch *w;
+};
+
+struct pp_watch {
+	uv_loop_t *loop;
+	uv_timer_t debounce;
+	uint64_t debounce_ms;
+	pp_watch_fn *fn;
+	void *arg;
+	struct file_sig *files;
+	size_t nfiles;
+	struct dir_watch **dirs;
+	size_t ndirs;
+	int handles;
+};
+
+static void
+sig_read(struct file_sig *f)
+{
+	struct stat st;
+
+	f->exists = stat(f->path, &st) == 0;
+	if (!f->exists)
+		return;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->size = st.st_size;
+	f->mtime = st.st_mtim;
+	f->ctime = st.st_ctim;
+}
+
+static int
+sig_same(const struct file_sig *a, const struct file_sig *b)
+{
+	if (a->exists != b->exists)
+		return (0);
+	if (!a->exists)
+		return (1);
+	return (a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	        a->mtime.tv_sec == b->mtime.tv_sec &&
+	        a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	        a->ctime.tv_sec == b->ctime.tv_sec &&
+	        a->ctime.tv_nsec == b->ctime.tv_nsec);
+}
+
+static void
+release(struct pp_watch *w)
+{
+	if (--w->handles == 0)
+		free(w);
+}
+
+static void
+on_dir_closed(uv_handle_t *h)
+{
+	struct dir_watch *d = h->data;
+	struct pp_watch *w = d->w;
+
+	free(d->dir);
+	free(d);
+	release(w);
+}
+
+static void
+on_settled(uv_timer_t *t)
+{
+	struct pp_watch *w = t->data;
+	int changed = 0;
+
+	for (size_t i = 0; i < w->nfiles; i++) {
+		struct file_sig now = w->files[i];
+		sig_read(&now);
+		if (!sig_same(&now, &w->files[i]))
+			changed = 1;
+		w->files[i] = now;
+	}
+	if (changed)
+		w->fn(w->arg);
+}
+
+static void
+on_event(uv_fs_event_t *h, const char *name, int events, int status)
+{
+	struct dir_watch *d = h->data;
+
+	(void)name;
+	(void)events;
+	if (status != 0)
+		return;
+	uv_timer_start(&d->w->debounce, on_settled, d->w->debounce_ms, 0);
+}
+
+struct pp_watch *
+pp_watch_new(uv_loop_t *loop, uint64_t debounce_ms, pp_watch_fn *fn, void *arg)
+{
+	struct pp_watch *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return (NULL);
+	w->loop = loop;
+	w->debounce_ms = debounce_ms;
+	w->fn = fn;
+	w->arg = arg;
+	w->handles = 1;
+	uv_timer_init(loop, &w->debounce);
+	w->debounce.data = w;
+	uv_unref((uv_handle_t *)&w->debounce);
+	return (w);
+}
+
+static void
+clear(struct pp_watch *w)
+{
+	for (size_t i = 0; i < w->nfiles; i++)
+		free(w->files[i].path);
+	free(w->files);
+	w->files = NULL;
+	w->nfiles = 0;
+	for (size_t i = 0; i < w->ndirs; i++)
+		uv_close((uv_handle_t *)&w->dirs[i]->ev, on_dir_closed);
+	free(w->dirs);
+	w->dirs = NULL;
+	w->ndirs = 0;
+}
+
+/* Watch the directory ${dir} unless it is watched already. */
+static void
+watch_dir(struct pp_watch *w, const char *dir)
+{
+	struct dir_watch *d, **v;
+	int r;
+
+	for (size_t i = 0; i < w->ndirs; i++)
+		if (strcmp(w->dirs[i]->dir, dir) == 0)
+			return;
+	if ((v = realloc(w->dirs, (w->ndirs + 1) * sizeof(*v))) == NULL)
+		return;
+	w->dirs = v;
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (d->dir = strdup(dir)) == NULL) {
+		free(d);
+		return;
+	}
+	d->w = w;
+	uv_fs_event_init(w->loop, &d->ev);
+	d->ev.data = d;
+	uv_unref((uv_handle_t *)&d->ev);
+	w->handles++;
+	if ((r = uv_fs_event_start(&d->ev, on_event, dir, 0)) != 0) {
+		pp_log_msg(PP_LOG_WARN, "watch_failed",
+		           "cannot watch %s for changes: %s", dir,
+		           uv_strerror(r));
+		uv_close((uv_handle_t *)&d->ev, on_dir_closed);
+		return;
+	}
+	w->dirs[w->ndirs++] = d;
+}
+
+/* Watch the directory of ${path}, and of the file it leads to if that is
+ * elsewhere. */
+static void
+watch_dirs_of(struct pp_watch *w, const char *path)
+{
+	char copy[PATH_MAX], real[PATH_MAX];
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	watch_dir(w, dirname(copy));
+	if (realpath(path, real) != NULL)
+		watch_dir(w, dirname(real));
+}
+
+size_t
+pp_watch_set(struct pp_watch *w, const char *const *paths, size_t n)
+{
+	clear(w);
+	if ((w->files = calloc(n ? n : 1, sizeof(*w->files))) == NULL)
+		return (0);
+	for (size_t i = 0; i < n; i++) {
+		int dup = 0;
+		if (paths[i] == NULL)
+			continue;
+		for (size_t j = 0; j < w->nfiles && !dup; j++)
+			dup = strcmp(w->files[j].path, paths[i]) == 0;
+		if (dup)
+			continue;
+		if ((w->files[w->nfiles].path = strdup(paths[i])) == NULL)
+			break;
+		sig_read(&w->files[w->nfiles++]);
+		watch_dirs_of(w, paths[i]);
+	}
+	return (w->ndirs);
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+	release(h->data);
+}
+
+void
+pp_watch_free(struct pp_watch *w)
+{
+	if (w == NULL)
+		return;
+	clear(w);
+	uv_close((uv_handle_t *)&w->debounce, on_timer_closed);
+}
