@@ -146,23 +146,42 @@ clear(struct pp_watch *w)
 	w->ndirs = 0;
 }
 
-/* Watch the directory ${dir} unless it is watched already. */
+/* Add the directory ${dir} to the ${n} names in ${v} (capacity ${cap})
+ * unless it is there already. */
 static void
-watch_dir(struct pp_watch *w, const char *dir)
+add_name(char **v, size_t *n, size_t cap, const char *dir)
 {
-	struct dir_watch *d, **v;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(v[i], dir) == 0)
+			return;
+	if (*n < cap && (v[*n] = strdup(dir)) != NULL)
+		(*n)++;
+}
+
+/* Add the directory of ${path}, and of the file it leads to if that is
+ * elsewhere, to the names in ${v}. */
+static void
+add_dirs_of(char **v, size_t *n, size_t cap, const char *path)
+{
+	char copy[PATH_MAX], real[PATH_MAX];
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	add_name(v, n, cap, dirname(copy));
+	if (realpath(path, real) != NULL)
+		add_name(v, n, cap, dirname(real));
+}
+
+/* A new watch on ${dir}, or NULL (logged). */
+static struct dir_watch *
+dir_watch_new(struct pp_watch *w, const char *dir)
+{
+	struct dir_watch *d;
 	int r;
 
-	for (size_t i = 0; i < w->ndirs; i++)
-		if (strcmp(w->dirs[i]->dir, dir) == 0)
-			return;
-	if ((v = realloc(w->dirs, (w->ndirs + 1) * sizeof(*v))) == NULL)
-		return;
-	w->dirs = v;
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
 	    (d->dir = strdup(dir)) == NULL) {
 		free(d);
-		return;
+		return (NULL);
 	}
 	d->w = w;
 	uv_fs_event_init(w->loop, &d->ev);
@@ -174,43 +193,87 @@ watch_dir(struct pp_watch *w, const char *dir)
 		           "cannot watch %s for changes: %s", dir,
 		           uv_strerror(r));
 		uv_close((uv_handle_t *)&d->ev, on_dir_closed);
-		return;
+		return (NULL);
 	}
-	w->dirs[w->ndirs++] = d;
+	return (d);
 }
 
-/* Watch the directory of ${path}, and of the file it leads to if that is
- * elsewhere. */
+/* Watch exactly the ${n} directories ${names}: watches kept where they
+ * carry over (so no event falls between a close and a new watch). */
 static void
-watch_dirs_of(struct pp_watch *w, const char *path)
+set_dirs(struct pp_watch *w, char **names, size_t n)
 {
-	char copy[PATH_MAX], real[PATH_MAX];
+	struct dir_watch **next = calloc(n ? n : 1, sizeof(*next));
+	size_t nnext = 0;
 
-	snprintf(copy, sizeof(copy), "%s", path);
-	watch_dir(w, dirname(copy));
-	if (realpath(path, real) != NULL)
-		watch_dir(w, dirname(real));
+	if (next == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct dir_watch *d = NULL;
+		for (size_t j = 0; j < w->ndirs && d == NULL; j++) {
+			if (w->dirs[j] != NULL &&
+			    strcmp(w->dirs[j]->dir, names[i]) == 0) {
+				d = w->dirs[j];
+				w->dirs[j] = NULL; /* carried over */
+			}
+		}
+		if (d == NULL)
+			d = dir_watch_new(w, names[i]);
+		if (d != NULL)
+			next[nnext++] = d;
+	}
+	for (size_t j = 0; j < w->ndirs; j++)
+		if (w->dirs[j] != NULL)
+			uv_close((uv_handle_t *)&w->dirs[j]->ev, on_dir_closed);
+	free(w->dirs);
+	w->dirs = next;
+	w->ndirs = nnext;
 }
 
 size_t
 pp_watch_set(struct pp_watch *w, const char *const *paths, size_t n)
 {
-	clear(w);
-	if ((w->files = calloc(n ? n : 1, sizeof(*w->files))) == NULL)
-		return (0);
+	struct file_sig *files = calloc(n ? n : 1, sizeof(*files));
+	size_t cap = 2 * n, ndirs = 0, nfiles = 0;
+	char **dirs = calloc(cap ? cap : 1, sizeof(*dirs));
+
+	if (files == NULL || dirs == NULL) {
+		free(files);
+		free(dirs);
+		return (w->ndirs);
+	}
 	for (size_t i = 0; i < n; i++) {
 		int dup = 0;
 		if (paths[i] == NULL)
 			continue;
-		for (size_t j = 0; j < w->nfiles && !dup; j++)
-			dup = strcmp(w->files[j].path, paths[i]) == 0;
-		if (dup)
+		for (size_t j = 0; j < nfiles && !dup; j++)
+			dup = strcmp(files[j].path, paths[i]) == 0;
+		if (dup || (files[nfiles].path = strdup(paths[i])) == NULL)
 			continue;
-		if ((w->files[w->nfiles].path = strdup(paths[i])) == NULL)
-			break;
-		sig_read(&w->files[w->nfiles++]);
-		watch_dirs_of(w, paths[i]);
+		/* A file watched already keeps the state last seen, so a
+		 * change made while the caller was reloading still counts. */
+		for (size_t j = 0; j < w->nfiles && !dup; j++) {
+			if (strcmp(w->files[j].path, paths[i]) == 0) {
+				char *p = files[nfiles].path;
+				files[nfiles] = w->files[j];
+				files[nfiles].path = p;
+				dup = 1;
+			}
+		}
+		if (!dup)
+			sig_read(&files[nfiles]);
+		nfiles++;
+		add_dirs_of(dirs, &ndirs, cap, paths[i]);
 	}
+	for (size_t i = 0; i < w->nfiles; i++)
+		free(w->files[i].path);
+	free(w->files);
+	w->files = files;
+	w->nfiles = nfiles;
+	set_dirs(w, dirs, ndirs);
+	for (size_t i = 0; i < ndirs; i++)
+		free(dirs[i]);
+	free(dirs);
 	return (w->ndirs);
 }
 

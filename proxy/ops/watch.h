@@ -29,9 +29,11 @@ struct pp_watch *pp_watch_new(uv_loop_t *loop, uint64_t debounce_ms,
                               pp_watch_fn *fn, void *arg);
 
 /* pp_watch_set(w, paths, n): watch the ${n} files ${paths} (NULL entries
- * skipped) from now on, replacing the earlier set, and take their current
- * state as the unchanged one.  Return the number of directories watched;
- * those that cannot be watched are logged and skipped. */
+ * skipped) from now on, replacing the earlier set.  A file new to the set
+ * is taken as unchanged in its current state; one watched already keeps
+ * the state last seen, so a change made while the caller reloaded is not
+ * lost.  Return the number of directories watched; those that cannot be
+ * watched are logged and skipped. */
 size_t pp_watch_set(struct pp_watch *w, const char *const *paths, size_t n);
 
 /* pp_watch_free(w): stop watching and free ${w} once its handles are

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <uv.h>
 
 #include "config/nodedata.h"
@@ -275,6 +277,35 @@ names_missing(const struct pp_config *a, const struct pp_config *b)
 	return (n);
 }
 
+/* The names (comma-separated into ${out}) of the tunnels of ${b} that
+ * serve a different certificate than the tunnel of that name in ${a}. */
+static void
+certs_changed(const struct pp_config *a, const struct pp_config *b, char *out,
+              size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < b->ntunnels; i++) {
+		const struct pp_tunnel_conf *nt = &b->tunnels[i];
+		for (size_t j = 0; j < a->ntunnels; j++) {
+			const struct pp_tunnel_conf *ot = &a->tunnels[j];
+			X509 *x, *y;
+			if (strcmp(ot->name, nt->name) != 0 ||
+			    ot->ctx == NULL || nt->ctx == NULL)
+				continue;
+			x = SSL_CTX_get0_certificate(ot->ctx);
+			y = SSL_CTX_get0_certificate(nt->ctx);
+			if (x != NULL && y != NULL && X509_cmp(x, y) != 0 &&
+			    used < len)
+				used += (size_t)snprintf(
+				    out + used, len - used, "%s%s",
+				    used ? "," : "", nt->name);
+			break;
+		}
+	}
+}
+
 /* Wait a moment for every worker to take the last swap (a worker takes
  * it on its next loop turn; this thread serves nothing but signals and
  * the admin endpoint, so it may block that long).  1 if they all did. */
@@ -303,7 +334,7 @@ reload(struct pp_runtime *rt, const char *why)
 	struct pp_problems p = {0};
 	struct pp_config *next;
 	struct pp_logline l;
-	char err[512];
+	char err[512], changed[512];
 	size_t added, removed, nt;
 	int *fds;
 
@@ -350,6 +381,7 @@ reload(struct pp_runtime *rt, const char *why)
 	unlink_dropped(rt->conf, next);
 	added = names_missing(next, rt->conf);
 	removed = names_missing(rt->conf, next);
+	certs_changed(rt->conf, next, changed, sizeof(changed));
 	pp_log_configure(next->log_level, next->log_json);
 	pp_log_begin(&l,
 	             strcmp(why, "rescan") == 0 && added + removed == 0
@@ -360,6 +392,8 @@ reload(struct pp_runtime *rt, const char *why)
 	pp_log_u64(&l, "tunnels", nt);
 	pp_log_u64(&l, "added", added);
 	pp_log_u64(&l, "removed", removed);
+	if (changed[0] != '\0')
+		pp_log_str(&l, "new_certificates", changed);
 	pp_log_end(&l);
 	rt->reloads_ok++;
 	rt->last_error[0] = '\0';

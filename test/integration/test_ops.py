@@ -395,6 +395,7 @@ def test_rotation_k8s_style_during_100mib_transfer(pki, proxy, echo, tmp_path):
     _k8s_volume(vol, {"tls.crt": new_crt.read_bytes(), "tls.key": new_key.read_bytes()}, "b")
     rec = inbound.wait_event("reloaded", since=mark)
     assert rec["trigger"] == "file_change", rec
+    assert rec["new_certificates"] == "stomp", rec
     assert _served_leaf(pki, in_addr, n0, n1) == _der(new_crt)
     assert roundtrip(out, b"after rotation\n") == b"after rotation\n"
     sent, got, n = stream.finish()
