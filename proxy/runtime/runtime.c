@@ -1,5 +1,6 @@
 #include "runtime/runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -110,26 +111,83 @@ on_retry(uv_timer_t *h)
 	reload(h->data, "retry");
 }
 
-/* Watch every file ${rt}'s configuration names. */
+/* Append to ${v} (${n} used of ${cap}) a malloc'd "${dir}/${name}". */
+static void
+push_path(char **v, size_t *n, size_t cap, const char *dir, const char *name)
+{
+	if (*n < cap && asprintf(&v[*n], "%s/%s", dir, name) >= 0)
+		(*n)++;
+}
+
+/* Node data files that change the configuration without being named in
+ * it: the peers directory itself (a peer added or removed changes its
+ * times) and each peer's ACTIVE and DEACTIVATED markers. */
+static size_t
+nodedata_paths(const struct pp_nodedata *nd, char ***out)
+{
+	char peers[4096];
+	size_t n = 0, cap = 64;
+	struct dirent *e;
+	char **v;
+	DIR *d;
+
+	snprintf(peers, sizeof(peers), "%s/peers", nd->path);
+	if ((v = calloc(cap, sizeof(*v))) == NULL)
+		return (0);
+	push_path(v, &n, cap, peers, ".");
+	if ((d = opendir(peers)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			char dir[4096 + 256];
+			if (e->d_name[0] == '.')
+				continue;
+			if (n + 2 > cap) {
+				char **nv = realloc(v, 2 * cap * sizeof(*v));
+				if (nv == NULL)
+					break;
+				v = nv;
+				cap *= 2;
+			}
+			snprintf(dir, sizeof(dir), "%s/%s", peers, e->d_name);
+			push_path(v, &n, cap, dir, "ACTIVE");
+			push_path(v, &n, cap, dir, "DEACTIVATED");
+		}
+		closedir(d);
+	}
+	*out = v;
+	return (n);
+}
+
+/* Watch every file ${rt}'s configuration names (and, in node data mode,
+ * the peer markers). */
 static void
 watch_update(struct pp_runtime *rt)
 {
 	const struct pp_config *c = rt->conf;
+	char **nd = NULL;
+	size_t n = 0, nnd = 0;
 	const char **paths;
-	size_t n = 0;
 
-	if (rt->watch == NULL ||
-	    (paths = calloc(1 + 4 * c->ntunnels, sizeof(*paths))) == NULL)
+	if (rt->watch == NULL)
 		return;
-	paths[n++] = c->source;
-	for (size_t i = 0; i < c->ntunnels; i++) {
-		paths[n++] = c->tunnels[i].ca_file;
-		paths[n++] = c->tunnels[i].cert_file;
-		paths[n++] = c->tunnels[i].chain_file;
-		paths[n++] = c->tunnels[i].key_file;
+	if (c->nodedata != NULL)
+		nnd = nodedata_paths(c->nodedata, &nd);
+	if ((paths = calloc(1 + 4 * c->ntunnels + nnd, sizeof(*paths))) !=
+	    NULL) {
+		paths[n++] = c->source;
+		for (size_t i = 0; i < c->ntunnels; i++) {
+			paths[n++] = c->tunnels[i].ca_file;
+			paths[n++] = c->tunnels[i].cert_file;
+			paths[n++] = c->tunnels[i].chain_file;
+			paths[n++] = c->tunnels[i].key_file;
+		}
+		for (size_t i = 0; i < nnd; i++)
+			paths[n++] = nd[i];
+		pp_watch_set(rt->watch, paths, n);
+		free(paths);
 	}
-	pp_watch_set(rt->watch, paths, n);
-	free(paths);
+	for (size_t i = 0; i < nnd; i++)
+		free(nd[i]);
+	free(nd);
 }
 
 static void

@@ -248,8 +248,9 @@ def test_check_verifies_our_chain_as_the_peer_will(tree, server):
 
 def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
     """An open tunnel of a peer deactivated at node1 is closed when node1
-    reloads (here by POST /reload); the node's metrics and status show the
-    peer's new state."""
+    reloads, here on its own as the DEACTIVATED file appears (the rescan
+    interval is a minute); the node's metrics and status show the peer's
+    new state."""
     n0, n1 = tree[0], tree[1]
     proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
     p1 = proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
@@ -265,9 +266,9 @@ def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
         _, doc = harness.admin_json(p1.admin, "GET", "/status")
         inbound = next(t for t in doc["tunnels"] if t["name"] == "nodedata")
         assert inbound["open_by_peer"] == {n0.id: 1}, inbound
+        mark = p1.mark()
         (n1.peer_dir(n0) / "DEACTIVATED").write_text("2026-11-30\n")
-        status, doc = harness.admin_json(p1.admin, "POST", "/reload")
-        assert (status, doc["result"]) == (200, "success"), doc
+        p1.wait_event("reloaded", since=mark, trigger="file_change")
         rec = p1.wait_event("tunnel_closed", tunnel="nodedata")
         assert rec["reason"] == "peer_untrusted", rec
         assert rec["peer"] == n0.id, rec
@@ -284,3 +285,5 @@ def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
     states = {p["id"]: p["state"] for p in doc["nodedata"]["peers"]}
     assert states[n0.id] == "deactivated", states
     assert doc["nodedata"]["path"] == str(n1.dir)
+    status, doc = harness.admin_json(p1.admin, "POST", "/reload")
+    assert (status, doc["result"]) == (200, "success"), doc
