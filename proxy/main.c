@@ -71,9 +71,9 @@ load_run(const struct run_args *a, struct pp_problems *p)
 {
 	struct pp_config *c = pp_config_load(a->path, p);
 
+	/* A bad --admin is reported by pp_cli_admin itself. */
 	if (c != NULL && a->admin != NULL &&
 	    pp_cli_admin(c, "run", a->admin) != PP_EXIT_OK) {
-		pp_problems_add(p, "--admin \"%s\" is not usable", a->admin);
 		pp_config_unref(c);
 		return (NULL);
 	}

@@ -269,6 +269,39 @@ def test_listen_address_in_use(inbound_base):
         holder.close()
 
 
+@pytest.mark.parametrize("value", ["nonsense", "127.0.0.1", "unix:/tmp/admin.sock",
+                                   "127.0.0.1:99999"])
+@pytest.mark.parametrize("cmd", ["inbound", "run"])
+def test_bad_admin_address(cmd, inbound_base, tmp_path, value):
+    if cmd == "run":
+        cfg = tmp_path / "pp.yaml"
+        cfg.write_text("inbound:\n  - {name: a, listen: 127.0.0.1:1, target: 127.0.0.1:2, "
+                       "ca: %s, cert: %s, key: %s}\n"
+                       % (inbound_base["--ca"], inbound_base["--cert"], inbound_base["--key"]))
+        argv = ["run", "--config", cfg, "--admin", value]
+    else:
+        argv = _argv("inbound", inbound_base, extra=["--admin", value])
+    rc, out, err = run_cli(argv)
+    _assert_exit(rc, out, err, 2, "--admin", value)
+
+
+def test_admin_address_in_use(inbound_base):
+    """The admin port taken by another process: a startup failure naming
+    the address, not a proxy serving without its probes."""
+    holder = socket.socket()
+    port = harness.free_port()
+    holder.bind(("127.0.0.1", port))
+    holder.listen(1)
+    try:
+        addr = "127.0.0.1:%d" % port
+        rc, out, err = run_cli(_argv("inbound", inbound_base, extra=["--admin", addr]))
+        assert rc == 1, "expected exit 1, got %r\n%s" % (rc, err)
+        assert "event=listen_failed endpoint=admin addr=%s" % addr in err, err
+        assert "event=ready" not in err, err
+    finally:
+        holder.close()
+
+
 # ---------------------------------------------------------------------------
 # verify: usage errors (verdicts are in test_trust.py)
 
