@@ -706,6 +706,21 @@ def call_expecting_refusal(addr, payload, timeout=IO_TIMEOUT):
     return got
 
 
+def outbound_yaml(name, listen, a, b, target, limits=None):
+    """A `run` configuration's outbound tunnel entry: node A's link to node
+    B's inbound at TARGET (LIMITS: the text of a `limits:` override)."""
+    extra = "    limits: {%s}\n" % limits if limits else ""
+    return f"""  - name: {name}
+    listen: {listen}
+    targets: [{target}]
+    ca: {a.peer_dir(b) / "root-ca.crt"}
+    cert: {a.server_crt}
+    chain: {a.peer_dir(b) / "sub-ca.crt"}
+    key: {a.server_key}
+{extra}    peer: {b.id}
+"""
+
+
 def admin_request(addr, method, path, body=b"", timeout=IO_TIMEOUT):
     """One HTTP request to the admin endpoint at ADDR.
 

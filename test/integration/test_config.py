@@ -21,18 +21,7 @@ def _inbound(node, listen, body):
 """
 
 
-def _outbound(name, listen, a, b, target, limits=None):
-    """An outbound tunnel entry: A's link to B's inbound at TARGET."""
-    extra = "    limits: {%s}\n" % limits if limits else ""
-    return f"""  - name: {name}
-    listen: {listen}
-    targets: [{target}]
-    ca: {a.peer_dir(b) / "root-ca.crt"}
-    cert: {a.server_crt}
-    chain: {a.peer_dir(b) / "sub-ca.crt"}
-    key: {a.server_key}
-{extra}    peer: {b.id}
-"""
+_outbound = harness.outbound_yaml
 
 
 def _assert_refused(addr, msg):

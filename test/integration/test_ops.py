@@ -36,16 +36,7 @@ def _inbound_yaml(name, listen, target, ca, cert, key, extra=""):
 {extra}"""
 
 
-def _outbound_yaml(name, listen, a, b, target):
-    return f"""  - name: {name}
-    listen: {listen}
-    targets: [{target}]
-    ca: {a.peer_dir(b) / "root-ca.crt"}
-    cert: {a.server_crt}
-    chain: {a.peer_dir(b) / "sub-ca.crt"}
-    key: {a.server_key}
-    peer: {b.id}
-"""
+_outbound_yaml = harness.outbound_yaml
 
 
 def _reissue(node, out_dir, serial):

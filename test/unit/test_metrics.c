@@ -3,6 +3,7 @@
  * are written into.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,35 +81,35 @@ Test(metrics, failure_table_overflows_into_other)
 	free(out);
 }
 
+/* Assert that ${out} holds the line ${fmt}... (with its newline). */
+static void
+assert_line(const char *out, const char *fmt, ...)
+{
+	char want[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof(want), fmt, ap);
+	va_end(ap);
+	cr_assert(strstr(out, want) != NULL, "no \"%s\" in:\n%s", want, out);
+}
+
 Test(metrics, histogram_buckets_are_cumulative)
 {
+	const char *f = "peerproxy_handshake_duration_seconds";
+
 	pp_tstats_handshake(&s, 500);      /* <= 1ms */
 	pp_tstats_handshake(&s, 1000);     /* on the bound: <= 1ms */
 	pp_tstats_handshake(&s, 30000);    /* <= 50ms */
 	pp_tstats_handshake(&s, 99000000); /* above every bound */
 	char *out = render(PP_FAMILY_HANDSHAKE, 0);
-	const char *f = "peerproxy_handshake_duration_seconds";
-	char want[160];
-
-	snprintf(want, sizeof(want), "%s_bucket{tunnel=\"t\",le=\"0.001\"} 2\n",
-	         f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "%s_bucket{tunnel=\"t\",le=\"0.025\"} 2\n",
-	         f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "%s_bucket{tunnel=\"t\",le=\"0.05\"} 3\n",
-	         f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "%s_bucket{tunnel=\"t\",le=\"10\"} 3\n",
-	         f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "%s_bucket{tunnel=\"t\",le=\"+Inf\"} 4\n",
-	         f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "%s_count{tunnel=\"t\"} 4\n", f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
-	snprintf(want, sizeof(want), "%s_sum{tunnel=\"t\"} 99.031500\n", f);
-	cr_assert(strstr(out, want) != NULL, "%s", out);
+	assert_line(out, "%s_bucket{tunnel=\"t\",le=\"0.001\"} 2\n", f);
+	assert_line(out, "%s_bucket{tunnel=\"t\",le=\"0.025\"} 2\n", f);
+	assert_line(out, "%s_bucket{tunnel=\"t\",le=\"0.05\"} 3\n", f);
+	assert_line(out, "%s_bucket{tunnel=\"t\",le=\"10\"} 3\n", f);
+	assert_line(out, "%s_bucket{tunnel=\"t\",le=\"+Inf\"} 4\n", f);
+	assert_line(out, "%s_count{tunnel=\"t\"} 4\n", f);
+	assert_line(out, "%s_sum{tunnel=\"t\"} 99.031500\n", f);
 	free(out);
 }
 
