@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""The unmodified "apps" of the network-namespace end-to-end test.
+
+  netns_app.py serve PORT NAME
+      Node B's app: a plain TCP server on 127.0.0.1:PORT (inside its
+      namespace, so nothing outside reaches it but its own peerproxy).
+      Reads a request until EOF and answers "NAME got <request>".
+      Prints "ready" once listening.
+
+  netns_app.py call
+      Node A's app: one line on stdin per request, "SOCKET MESSAGE".  It
+      connects to the unix socket (peerproxy's outbound for a peer), sends
+      MESSAGE, half-closes and reads the answer until EOF.  Prints
+      "ok <answer>" or "fail <reason>" per line.
+
+  netns_app.py dial HOST PORT
+      Tries a direct TCP connection; prints "connected" or "refused <why>".
+
+  netns_app.py peek HOST PORT CHAIN KEY CAFILE
+      A TLS client with the given client chain and key that trusts CAFILE
+      only (no hostname check, as for Swaptacular peers); prints the
+      server leaf as PEM.
+"""
+
+import socket
+import ssl
+import sys
+import threading
+
+
+def serve(port, name):
+    srv = socket.create_server(("127.0.0.1", port))
+    print("ready", flush=True)
+
+    def handle(conn):
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(b"%s got %s" % (name.encode(), data))
+
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+def call_one(path, message):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect(path)
+        s.sendall(message.encode())
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        if not answer:
+            return "fail empty answer"
+        return "ok " + answer.decode("utf-8", "replace")
+    except OSError as e:
+        return "fail %s" % e
+    finally:
+        s.close()
+
+
+def call():
+    for line in sys.stdin:
+        path, _, message = line.rstrip("\n").partition(" ")
+        print(call_one(path, message), flush=True)
+
+
+def dial(host, port):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print("connected")
+    except OSError as e:
+        print("refused %s" % e)
+
+
+def peek(host, port, chain, key, cafile):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(cafile)
+    ctx.load_cert_chain(chain, key)
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as tls:
+            der = tls.getpeercert(binary_form=True)
+    print(ssl.DER_cert_to_PEM_cert(der), end="")
+
+
+def main(argv):
+    if argv[:1] == ["serve"]:
+        serve(int(argv[1]), argv[2])
+    elif argv[:1] == ["call"]:
+        call()
+    elif argv[:1] == ["dial"]:
+        dial(argv[1], int(argv[2]))
+    elif argv[:1] == ["peek"]:
+        peek(argv[1], int(argv[2]), *argv[3:6])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
