@@ -1,11 +1,6 @@
 #!/usr/bin/env python3
-"""The unmodified "apps" of the network-namespace end-to-end test.
-
-  netns_app.py serve PORT NAME
-      Node B's app: a plain TCP server on 127.0.0.1:PORT (inside its
-      namespace, so nothing outside reaches it but its own peerproxy).
-      Reads a request until EOF and answers "NAME got <request>".
-      Prints "ready" once listening.
+"""Node A's side of the network-namespace end-to-end test (node B runs
+deploy/compose/demo-app.py).
 
   netns_app.py call
       Node A's app: one line on stdin per request, "SOCKET MESSAGE".  It
@@ -25,27 +20,6 @@
 import socket
 import ssl
 import sys
-import threading
-
-
-def serve(port, name):
-    srv = socket.create_server(("127.0.0.1", port))
-    print("ready", flush=True)
-
-    def handle(conn):
-        with conn:
-            conn.settimeout(10)
-            data = b""
-            while True:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            conn.sendall(b"%s got %s" % (name.encode(), data))
-
-    while True:
-        conn, _ = srv.accept()
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
 def call_one(path, message):
@@ -97,9 +71,7 @@ def peek(host, port, chain, key, cafile):
 
 
 def main(argv):
-    if argv[:1] == ["serve"]:
-        serve(int(argv[1]), argv[2])
-    elif argv[:1] == ["call"]:
+    if argv[:1] == ["call"]:
         call()
     elif argv[:1] == ["dial"]:
         dial(argv[1], int(argv[2]))

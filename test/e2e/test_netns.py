@@ -33,6 +33,7 @@ import harness  # noqa: E402
 
 PKI_TOOL = str(REPO / "deploy" / "pki" / "peerproxy-pki")
 APP = str(HERE / "netns_app.py")
+DEMO_APP = str(REPO / "deploy" / "compose" / "demo-app.py")
 ADDR = {"a": "198.18.7.1", "b": "198.18.7.2"}
 PORT = 1234          # each node's inbound (the Swaptacular STOMP port)
 APP_PORT = 8080      # B's app, on B's loopback only
@@ -179,8 +180,10 @@ def mesh():
              "--servers", "%s:%d,%s:%d" % (ADDR["a"], PORT, ADDR["b"], PORT))
         m.dir = {"a": m.tmp / "pki" / "node0", "b": m.tmp / "pki" / "node1"}
         m.id = {n: (m.dir[n] / "db" / "nodeid").read_text().strip() for n in m.dir}
-        app_b = m.start("b", [sys.executable, "-u", APP, "serve", APP_PORT, "app-b"], "app b")
-        app_b.wait_stdout(lambda l: l == "ready")
+        # B's app is the compose demo's, serving on B's loopback only.
+        app_b = m.start("b", [sys.executable, "-u", DEMO_APP, "--name", "app-b",
+                              "--bind", "127.0.0.1", "--port", APP_PORT], "app b")
+        app_b.wait_stdout(lambda l: "ready" in l)
         m.proxy = {n: m.start_proxy(n, _config(m, m.dir[n], n)) for n in ("b", "a")}
         app_a = m.start("a", [sys.executable, "-u", APP, "call"], "app a",
                         stdin=subprocess.PIPE)
