@@ -129,10 +129,17 @@ def test_image_configuration():
 
 
 def test_runtime_holds_no_toolchain_or_setuid(image):
-    r = _run_in(image, ["-c", "for t in cc gcc clang go cmake python3 perl; do "
+    r = _run_in(image, ["-c", "for t in cc gcc clang go cmake python3 apt-get; do "
                               "command -v $t; done; find / -xdev -type f -perm /6000"],
-                extra=["--entrypoint", "/bin/sh"])
+                extra=["--entrypoint", "/bin/sh", "--user", "0"])
     assert r.returncode in (0, 1) and r.stdout.strip() == "", r.stdout + r.stderr
+
+
+def test_read_only_root_leaves_the_socket_directory_writable(image):
+    r = _run_in(image, ["-c", "id -u; touch /run/peerproxy/probe.sock && echo socket-dir-ok; "
+                              "touch /probe 2>/dev/null || echo root-read-only"],
+                extra=["--entrypoint", "/bin/sh"])
+    assert r.stdout.split() == ["65532", "socket-dir-ok", "root-read-only"], r.stdout + r.stderr
 
 
 def test_checks_a_config_with_a_read_only_root(image, two_nodes, tmp_path):
