@@ -158,3 +158,138 @@ nodedata:
                        "-v", "%s:/pki:ro" % two_nodes])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "configuration OK" in r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------------------
+# deploy/compose/docker-compose.yml, run by podman without a compose tool:
+# each service becomes a `podman run` with the file's image, user, flags,
+# volumes and networks (service names as network aliases), in dependency
+# order, with readiness taken from the proxies' event=ready log line.
+
+COMPOSE_DIR = DEPLOY / "compose"
+
+
+@pytest.fixture(scope="module")
+def tools_image(image):
+    glob_opts, ctr_opts = image
+    r = run(["podman"] + glob_opts + ["build", "--network", "host"] + ctr_opts +
+            ["--build-arg", "BASE_IMAGE=" + BASE, "--target", "tools",
+             "-f", DEPLOY / "Dockerfile", "-t", "localhost/peerproxy-tools:local", REPO],
+            check=False, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run(["podman", "tag", IMAGE, "localhost/peerproxy:local"])
+    return image
+
+
+class ComposeRun:
+    def __init__(self, opts, compose, tmp):
+        self.glob_opts, self.ctr_opts = opts
+        self.compose, self.tmp = compose, tmp
+        self.prefix = "pp7t%d" % os.getpid()
+        self.containers, self.networks, self.volumes = [], [], []
+
+    def name(self, thing):
+        return "%s-%s" % (self.prefix, thing)
+
+    def setup(self):
+        for net, spec in self.compose["networks"].items():
+            args = ["--internal"] if (spec or {}).get("internal") else []
+            run(["podman", "network", "create"] + args + [self.name(net)])
+            self.networks.append(self.name(net))
+        for vol in self.compose["volumes"]:
+            run(["podman", "volume", "create", self.name(vol)])
+            self.volumes.append(self.name(vol))
+
+    def argv(self, svc_name, detach=True, replace=None):
+        svc = self.compose["services"][svc_name]
+        a = ["podman"] + self.glob_opts + ["run"] + self.ctr_opts
+        a += ["-d", "--name", self.name(svc_name)] if detach else ["--rm"]
+        a += ["--user", svc["user"]]
+        if svc.get("read_only"):
+            a.append("--read-only")
+        for cap in svc.get("cap_drop", []):
+            a += ["--cap-drop", cap]
+        for opt in svc.get("security_opt", []):
+            a += ["--security-opt", opt]
+        for src, dst, *mode in (v.split(":") for v in svc.get("volumes", [])):
+            if src.startswith("."):
+                src = str((replace or {}).get(src) or (COMPOSE_DIR / src).resolve())
+            else:
+                src = self.name(src)
+            a += ["-v", ":".join([src, dst] + mode)]
+        nets = svc.get("networks", [])
+        a += ["--network", ",".join("%s:alias=%s" % (self.name(n), svc_name)
+                                    for n in nets)] if nets else ["--network", "none"]
+        if "entrypoint" in svc:
+            a += ["--entrypoint", json.dumps(svc["entrypoint"])]
+        a.append("localhost/" + svc["image"])
+        a += svc.get("command", [])
+        return a
+
+    def start(self, svc_name, **kw):
+        r = run(self.argv(svc_name, **kw), check=False)
+        assert r.returncode == 0, (svc_name, r.stderr)
+        self.containers.append(self.name(svc_name))
+
+    def logs(self, svc_name):
+        import harness
+        return harness.Proc(["podman", "logs", "-f", self.name(svc_name)],
+                            name="logs " + svc_name)
+
+    def close(self):
+        for c in self.containers:
+            run(["podman", "rm", "-f", "-t", "2", c], check=False)
+        for n in self.networks:
+            run(["podman", "network", "rm", "-f", n], check=False)
+        for v in self.volumes:
+            run(["podman", "volume", "rm", "-f", v], check=False)
+
+
+def test_compose_topology_in_podman(tools_image, proxy_bin, tmp_path):
+    import yaml
+    compose = yaml.safe_load((COMPOSE_DIR / "docker-compose.yml").read_text())
+    c = ComposeRun(tools_image, compose, tmp_path)
+    procs = []
+    try:
+        c.setup()
+        r = run(c.argv("pki", detach=False), check=False)
+        assert r.returncode == 0, r.stderr
+        # A binary older than issue #5 rejects the admin key: run the
+        # proxies on copies without it (the compose file stays as it is).
+        replace = {}
+        for node in ("a", "b"):
+            src = "./node-%s.yaml" % node
+            probe = run([proxy_bin, "check", "--config", COMPOSE_DIR / src], check=False)
+            if "admin: unknown key" in probe.stderr:
+                conf = yaml.safe_load((COMPOSE_DIR / src).read_text())
+                del conf["admin"]
+                replace[src] = tmp_path / ("node-%s.yaml" % node)
+                replace[src].write_text(yaml.safe_dump(conf))
+        proxy_logs = {}
+        for node in ("a", "b"):
+            c.start("proxy-" + node, replace=replace)
+            proxy_logs[node] = c.logs("proxy-" + node)
+            procs.append(proxy_logs[node])
+            proxy_logs[node].wait_event("ready", timeout=30)
+        for node in ("a", "b"):
+            c.start("app-" + node)
+        app_a, app_b = c.logs("app-a"), c.logs("app-b")
+        procs += [app_a, app_b]
+        app_a.wait_stdout(lambda l: "app-b got hello from app-a" in l, timeout=30)
+        app_b.wait_stdout(lambda l: "app-a got hello from app-b" in l, timeout=30)
+        rec = proxy_logs["b"].wait_event("tunnel_closed", tunnel="nodedata", timeout=30)
+        nodes = json.loads(run(c.argv("pki", detach=False)[:-1] +
+                               ["cat /pki/nodes/nodes.json"]).stdout)
+        assert rec["peer"] == nodes[0]["id"], rec
+        # App A has no route to app B or to B's proxy: only its own proxy.
+        probe = run(["podman", "exec", c.name("app-a"), "python3", "-c",
+                     "import socket\n"
+                     "for h, p in (('app-b', 8080), ('proxy-b', 1234)):\n"
+                     "    try:\n"
+                     "        socket.create_connection((h, p), timeout=3).close(); print('open')\n"
+                     "    except OSError: print('closed')\n"])
+        assert probe.stdout.split() == ["closed", "closed"], probe.stdout
+    finally:
+        for p in procs:
+            p.stop()
+        c.close()
