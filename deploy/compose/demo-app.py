@@ -39,7 +39,9 @@ def answer(conn, name):
             pass
 
 
-def call(socket_path, message):
+def request(socket_path, message):
+    """Send MESSAGE over the unix socket, half-close, return the whole
+    answer (bytes); OSError when the connection fails or is reset."""
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(10)
     try:
@@ -49,11 +51,16 @@ def call(socket_path, message):
         reply = b""
         while chunk := s.recv(4096):
             reply += chunk
-        return reply.decode("utf-8", "replace") or "(no answer)"
-    except OSError as e:
-        return "(failed: %s)" % e
+        return reply
     finally:
         s.close()
+
+
+def call(socket_path, message):
+    try:
+        return request(socket_path, message).decode("utf-8", "replace") or "(no answer)"
+    except OSError as e:
+        return "(failed: %s)" % e
 
 
 def call_peers(name, node, nodes_json, socket_dir, every):
