@@ -7,6 +7,10 @@ registry is reachable here, so the base is made locally: debootstrap
 image exists; PEERPROXY_PODMAN_BASE names another).  Without podman, or
 where podman cannot run a container, the test says why and skips.
 
+It also runs deploy/compose/docker-compose.yml service by service with
+`podman run` (no compose tool is needed): both apps must get answers from
+each other through the proxies, and app A must have no route to node B.
+
 Needs: podman, debootstrap, runc (the sandbox this was written in refuses
 crun's cgroup setup and the default RLIMIT_NOFILE; the probe below finds a
 combination that works and uses it for the build too).
@@ -218,8 +222,8 @@ class ComposeRun:
                 src = self.name(src)
             a += ["-v", ":".join([src, dst] + mode)]
         nets = svc.get("networks", [])
-        a += ["--network", ",".join("%s:alias=%s" % (self.name(n), svc_name)
-                                    for n in nets)] if nets else ["--network", "none"]
+        for n in nets or ["none"]:
+            a += ["--network", "%s:alias=%s" % (self.name(n), svc_name) if nets else n]
         if "entrypoint" in svc:
             a += ["--entrypoint", json.dumps(svc["entrypoint"])]
         a.append("localhost/" + svc["image"])
