@@ -27,7 +27,7 @@ def run(argv, check=True, timeout=120, **kw):
 def proxy_bin():
     if not os.access(PROXY_BIN, os.X_OK):
         pytest.fail("peerproxy binary %s is missing (build it or set PEERPROXY_BIN)" % PROXY_BIN)
-    return PROXY_BIN
+    return os.path.abspath(PROXY_BIN)  # unit files need absolute paths
 
 
 @pytest.fixture(scope="session")

@@ -145,8 +145,4 @@ def test_pki_service_and_proxy_configs_work_here(compose, proxy_bin, tmp_path):
         path = tmp_path / ("proxy-%s.yaml" % node)
         path.write_text(yaml.safe_dump(conf))
         r = run([proxy_bin, "check", "--config", path], check=False)
-        if r.returncode != 0 and all("admin" in l for l in r.stderr.strip().splitlines()):
-            del conf["admin"]          # a binary older than issue #5's admin endpoint
-            path.write_text(yaml.safe_dump(conf))
-            r = run([proxy_bin, "check", "--config", path], check=False)
         assert r.returncode == 0, r.stderr

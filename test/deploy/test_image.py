@@ -258,17 +258,7 @@ def test_compose_topology_in_podman(tools_image, proxy_bin, tmp_path):
         c.setup()
         r = run(c.argv("pki", detach=False), check=False)
         assert r.returncode == 0, r.stderr
-        # A binary older than issue #5 rejects the admin key: run the
-        # proxies on copies without it (the compose file stays as it is).
         replace = {}
-        for node in ("a", "b"):
-            src = "./node-%s.yaml" % node
-            probe = run([proxy_bin, "check", "--config", COMPOSE_DIR / src], check=False)
-            if "admin: unknown key" in probe.stderr:
-                conf = yaml.safe_load((COMPOSE_DIR / src).read_text())
-                del conf["admin"]
-                replace[src] = tmp_path / ("node-%s.yaml" % node)
-                replace[src].write_text(yaml.safe_dump(conf))
         proxy_logs = {}
         for node in ("a", "b"):
             c.start("proxy-" + node, replace=replace)
