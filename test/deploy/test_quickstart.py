@@ -1,0 +1,19 @@
+"""./deploy/quickstart --once: the README's first command runs the demo
+round trip, shows the impostor refused and the metrics, and exits 0."""
+
+import os
+import subprocess
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_quickstart_once():
+    r = subprocess.run([os.path.join(TOP, "deploy", "quickstart"), "--once"],
+                       capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "reply: hello from node A's app" in out, out
+    assert "reason=untrusted" in out, out
+    assert 'peerproxy_connections_total{tunnel="inbound",result="established"} 1' in out, out
+    assert 'peerproxy_handshake_failures_total{tunnel="inbound",reason="untrusted"} 1' in out, out
+    assert "Done: the link works and the impostor was refused." in out, out
