@@ -14,7 +14,10 @@
 
 #include "net/addr.h"
 #include "config/nodedata.h"
+#include "identity/caller.h"
 #include "identity/connect.h"
+#include "identity/httpid.h"
+#include "identity/proxyproto.h"
 #include "net/dial.h"
 #include "runtime/limits.h"
 #include "runtime/worker.h"
@@ -82,6 +85,19 @@ struct pp_tunnel {
 	char peer_counted[PP_PEER_ID_MAX + 1];
 	struct pp_connect_req *req; /* T_REQUEST: the CONNECT head so far */
 	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
+
+	struct tell *tell; /* inbound: what the app learns of the caller */
+	struct pipe hin;   /* http_identity: client bytes not yet rewritten */
+	const char *bad_request; /* why the caller's HTTP was refused */
+	int bad_replied;         /* ... and the 400 is on its way */
+};
+
+/* Telling the app who called (proxy_protocol, http_identity). */
+struct tell {
+	struct pp_caller *caller;
+	struct pp_httpid rw;
+	struct pp_httpid_ids ids;
+	char xfcc[PP_CALLER_SUBJECT_MAX * 2 + PP_CALLER_URI_MAX + 128];
 };
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -96,6 +112,9 @@ tunnel_release(struct pp_tunnel *t)
 	if (--t->handles > 0)
 		return;
 	free(t->req);
+	if (t->tell != NULL)
+		pp_caller_free(t->tell->caller);
+	free(t->tell);
 	SSL_free(t->acc.ssl);
 	SSL_free(t->up.ssl);
 	if (t->acc.fd >= 0)
@@ -213,7 +232,8 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 	undefer(t);
 	pp_bufpool_put(&t->w->pool, t->fwd.buf);
 	pp_bufpool_put(&t->w->pool, t->back.buf);
-	t->fwd.buf = t->back.buf = NULL;
+	pp_bufpool_put(&t->w->pool, t->hin.buf);
+	t->fwd.buf = t->back.buf = t->hin.buf = NULL;
 	atomic_fetch_add_explicit(&t->w->stats.bytes_up, t->fwd.bytes,
 	                          memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->w->stats.bytes_down, t->back.bytes,
@@ -394,6 +414,10 @@ reset_reason(struct pp_tunnel *t, const struct side *s)
 	return (s == &t->acc ? "client_reset" : "target_reset");
 }
 
+static ssize_t http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason,
+                         char *detail, size_t dlen);
+static int bad_request_reply(struct pp_tunnel *t, struct pipe *p);
+
 /* Move bytes ${src} -> ${dst} through ${p} until something would block.
  * Return 0, or -1 if the tunnel was closed. */
 static int
@@ -440,10 +464,16 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 			return (-1);
 		}
 		p->off = 0;
-		n = side_read(src, p->buf, PP_BUF_SIZE, &reason, detail,
-		              sizeof(detail));
+		if (p == &t->fwd && t->tell != NULL && t->tc->http_identity)
+			n = http_fill(t, p->buf, &reason, detail,
+			              sizeof(detail));
+		else
+			n = side_read(src, p->buf, PP_BUF_SIZE, &reason, detail,
+			              sizeof(detail));
 		if (n > 0) {
 			p->len = (uint32_t)n;
+		} else if (n == 0 && p == &t->back && bad_request_reply(t, p)) {
+			continue;
 		} else if (n == 0) {
 			src->eof = 1;
 		} else if (n == IO_AGAIN) {
@@ -473,7 +503,8 @@ pump(struct pp_tunnel *t)
 		return;
 	if (t->acc.eof && t->up.eof && t->fwd.len == 0 && t->back.len == 0 &&
 	    t->acc.shut && t->up.shut) {
-		tunnel_close(t, "done", NULL, CLOSE_GRACEFUL);
+		tunnel_close(t, t->bad_request ? "bad_request" : "done",
+		             t->bad_request, CLOSE_GRACEFUL);
 		return;
 	}
 	side_update(&t->acc);
@@ -633,6 +664,160 @@ on_handshake_timeout(uv_timer_t *h)
 
 static void on_dialed(void *arg, int fd, int status, const char *why,
                       const char *peer);
+
+/* ---- telling the app who called: PROXY header, HTTP identity ---- */
+
+/* The target is connected: gather the caller's facts if the tunnel tells
+ * the app about them, and put the PROXY header at the front of the
+ * app-bound pipe, ahead of any caller byte.  Return 0, or -1 if the tunnel
+ * is closing. */
+static int
+tell_start(struct pp_tunnel *t)
+{
+	const struct pp_tunnel_conf *tc = t->tc;
+	struct pp_proxyproto_info info;
+	struct pp_caller *c;
+	char uid[17];
+	int n;
+
+	if (tc->kind != PP_TUNNEL_INBOUND ||
+	    (tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF && !tc->http_identity))
+		return (0);
+	if ((t->tell = calloc(1, sizeof(*t->tell))) == NULL ||
+	    (t->tell->caller = pp_caller_new(
+	         t->acc.ssl, t->tlsc.verdict.peer_id, t->acc.fd)) == NULL) {
+		tunnel_close(t, "error", "cannot gather the caller's identity",
+		             CLOSE_ABORT);
+		return (-1);
+	}
+	c = t->tell->caller;
+	if (tc->http_identity) {
+		if (pp_caller_xfcc(c, t->tell->xfcc, sizeof(t->tell->xfcc)) !=
+		    0)
+			t->tell->xfcc[0] = '\0';
+		t->tell->ids =
+		    (struct pp_httpid_ids){c->peer_id, t->tell->xfcc, c->ip};
+		pp_httpid_init(&t->tell->rw, &t->tell->ids);
+	}
+	if (tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF)
+		return (0);
+	snprintf(uid, sizeof(uid), "%016llx", (unsigned long long)t->id);
+	info = (struct pp_proxyproto_info){
+	    .src = (const struct sockaddr *)&c->src,
+	    .dst = (const struct sockaddr *)&c->dst,
+	    .tls_version = c->tls_version,
+	    .cipher = c->cipher,
+	    .cn = c->cn,
+	    .peer_id = c->peer_id,
+	    .unique_id = uid,
+	    .cert_in_conn = c->cert_in_conn,
+	};
+	if (tc->proxy_protocol_cert) {
+		info.der = CRYPTO_BUFFER_data(c->der);
+		info.der_len = CRYPTO_BUFFER_len(c->der);
+	}
+	if ((t->fwd.buf = pp_bufpool_get(&t->w->pool)) == NULL) {
+		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		return (-1);
+	}
+	n = tc->proxy_protocol == PP_PROXY_PROTOCOL_V1
+	        ? pp_proxyproto_v1(&info, t->fwd.buf, PP_BUF_SIZE)
+	        : pp_proxyproto_v2(&info, t->fwd.buf, PP_BUF_SIZE);
+	if (n < 0) {
+		tunnel_close(t, "error", "PROXY header too large", CLOSE_ABORT);
+		return (-1);
+	}
+	t->fwd.off = 0;
+	t->fwd.len = (uint32_t)n;
+	return (0);
+}
+
+/* The caller's HTTP is refused: the app gets no more of it (an end of
+ * stream), and the caller a 400 once the app has answered what came
+ * before. */
+static void
+http_refused(struct pp_tunnel *t)
+{
+	struct pp_logline l;
+
+	t->bad_request = pp_httpid_error(&t->tell->rw);
+	pp_log_begin(&l, PP_LOG_WARN, "http_refused");
+	pp_log_str(&l, "tunnel", t->tc->name);
+	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
+	pp_log_str(&l, "peer", t->tell->caller->peer_id);
+	pp_log_str(&l, "remote", t->remote);
+	pp_log_str(&l, "detail", t->bad_request);
+	pp_log_end(&l);
+}
+
+/* Fill ${out} with the caller's bytes as the app must see them: as
+ * side_read, bytes written, 0 at the end (of the caller's stream or of
+ * acceptable HTTP), IO_AGAIN or IO_ERROR. */
+static ssize_t
+http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
+          size_t dlen)
+{
+	struct pipe *in = &t->hin;
+	struct pp_httpid *rw = &t->tell->rw;
+	size_t used, made;
+	ssize_t n;
+	int rc;
+
+	while (t->bad_request == NULL) {
+		if (in->len > 0 || pp_httpid_pending(rw)) {
+			rc = pp_httpid_feed(rw, in->buf + in->off, in->len,
+			                    &used, out, PP_BUF_SIZE, &made);
+			in->off += (uint32_t)used;
+			in->len -= (uint32_t)used;
+			if (in->len == 0) {
+				pp_bufpool_put(&t->w->pool, in->buf);
+				in->buf = NULL;
+			}
+			if (rc != 0)
+				http_refused(t);
+			if (made > 0)
+				return ((ssize_t)made);
+			if (used == 0 && rc == 0) {
+				*reason = "error";
+				snprintf(detail, dlen, "HTTP rewriter stalled");
+				return (IO_ERROR);
+			}
+			continue;
+		}
+		if (in->buf == NULL &&
+		    (in->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
+			*reason = "error";
+			snprintf(detail, dlen, "out of memory");
+			return (IO_ERROR);
+		}
+		in->off = 0;
+		n = side_read(&t->acc, in->buf, PP_BUF_SIZE, reason, detail,
+		              dlen);
+		if (n <= 0) {
+			pp_bufpool_put(&t->w->pool, in->buf);
+			in->buf = NULL;
+			return (n);
+		}
+		in->len = (uint32_t)n;
+	}
+	return (0);
+}
+
+/* The app ended its stream: if the caller's HTTP was refused, put the 400
+ * in ${p} (the caller-bound pipe) as the app's last bytes.  Return 1 if
+ * it did. */
+static int
+bad_request_reply(struct pp_tunnel *t, struct pipe *p)
+{
+	size_t n = strlen(pp_connect_400);
+
+	if (t->bad_request == NULL || t->bad_replied)
+		return (0);
+	t->bad_replied = 1;
+	memcpy(p->buf, pp_connect_400, n);
+	p->len = (uint32_t)n;
+	return (1);
+}
 
 static void
 start_dial(struct pp_tunnel *t)
@@ -795,7 +980,8 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		return;
 	}
 	if (t->tc->kind == PP_TUNNEL_INBOUND) {
-		start_pumping(t);
+		if (tell_start(t) == 0)
+			start_pumping(t);
 		return;
 	}
 	if (t->tc->session_resumption) {
