@@ -484,3 +484,31 @@ outbound:
     assert tlv[0xE0] == a.id.encode() and tlv[0xE1] == leaf_der(a.server_crt)
     assert ("X-Peer-Id: %s" % a.id) in heads[0]
     p.wait_event("tunnel_closed", tunnel="in", peer=a.id)
+
+
+def test_node_data_inbound_tells_the_app(pki, proxy, server, tmp_path):
+    a, b = pki[0], pki[1]
+    app = server(lambda conn, srv: (read_proxy_header(conn), http_echo_handler(conn, srv)))
+    in_addr, out_addr = "127.0.0.1:%d" % harness.free_port(), "127.0.0.1:%d" % harness.free_port()
+    path = tmp_path / "node.yaml"
+    path.write_text(f"""workers: 1
+nodedata:
+  path: {b.dir}
+  cert: {b.server_crt}
+  key: {b.server_key}
+  inbound:
+    listen: {in_addr}
+    target: {app.target}
+    proxy_protocol: v1
+    http_identity: true
+""")
+    node = proxy("run", "--config", path)
+    proxy("outbound", "--listen", out_addr, "--target", in_addr, *pki.outbound_args(a, b))
+    s = connect(out_addr)
+    s.sendall(b"GET / HTTP/1.1\r\nX-Peer-Id: spoof\r\n\r\n")
+    assert read_response(s.makefile("rb"))[0] == "HTTP/1.1 200 OK"
+    s.close()
+    h, heads = app.wait_results(1)[0]
+    rec = node.wait_event("tunnel_closed", tunnel="nodedata", peer=a.id)
+    assert h["line"] == "PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n" % (_port(rec["remote"]), _port(in_addr))
+    assert ("X-Peer-Id: %s" % a.id) in heads[0] and "X-Peer-Id: spoof" not in heads[0]
