@@ -732,6 +732,18 @@ tell_start(struct pp_tunnel *t)
 	return (0);
 }
 
+/* How long the app may take to answer the requests before a refused one
+ * and close; then the tunnel is cut. */
+#define BAD_REQUEST_GRACE_MS 10000
+
+static void
+on_bad_request_timeout(uv_timer_t *h)
+{
+	struct pp_tunnel *t = h->data;
+
+	tunnel_close(t, "bad_request", t->bad_request, CLOSE_ABORT);
+}
+
 /* The caller's HTTP is refused: the app gets no more of it (an end of
  * stream), and the caller a 400 once the app has answered what came
  * before. */
@@ -748,6 +760,9 @@ http_refused(struct pp_tunnel *t)
 	pp_log_str(&l, "remote", t->remote);
 	pp_log_str(&l, "detail", t->bad_request);
 	pp_log_end(&l);
+	uv_timer_stop(&t->timer); /* the idle timeout, if any */
+	uv_timer_start(&t->timer, on_bad_request_timeout, BAD_REQUEST_GRACE_MS,
+	               0);
 }
 
 /* Fill ${out} with the caller's bytes as the app must see them: as

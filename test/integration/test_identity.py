@@ -512,3 +512,43 @@ nodedata:
     rec = node.wait_event("tunnel_closed", tunnel="nodedata", peer=a.id)
     assert h["line"] == "PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n" % (_port(rec["remote"]), _port(in_addr))
     assert ("X-Peer-Id: %s" % a.id) in heads[0] and "X-Peer-Id: spoof" not in heads[0]
+
+
+def test_proxy_v2_on_a_resumed_session(link, server):
+    app = server(proxy_echo_handler)
+    lk = link(backend=app, in_extra=("--proxy-protocol", "v2", "--workers", "1"),
+              out_extra=("--workers", "1"))
+    for i in range(2):
+        # no half-close before the reply: a session ticket arriving after
+        # the client's close_notify is dropped (see test_session_resumption)
+        s = connect(lk.out_addr)
+        s.sendall(b"call %d\n" % i)
+        assert harness.recv_line(s) == b"call %d\n" % i
+        s.close()
+        lk.inbound.wait_events("tunnel_closed", i + 1)
+    recs = lk.inbound.wait_events("tunnel_closed", 2, peer=lk.a.id)
+    assert [r["resumed"] for r in recs] == ["no", "yes"], recs
+    flags = [dict(h["tlvs"])[0x20][0] for h in app.wait_results(2)]
+    assert sorted(flags) == [0x05, 0x07], "CERT_CONN only on the full handshake: %r" % flags
+    assert all(dict(h["tlvs"])[0xE0] == lk.a.id.encode() for h in app.results)
+
+
+def test_refused_http_to_an_app_that_never_closes(link, server):
+    """The app ignores the end of the stream: after a grace period the
+    tunnel is cut anyway, nothing stays open."""
+    def app_handler(conn, server):
+        conn.recv(65536)
+        server.keep.add(conn)  # never answers, never closes
+        return "held"
+    app = server(app_handler)
+    lk = link(backend=app, in_extra=("--http-identity",))
+    s = connect(lk.out_addr)
+    s.sendall(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    rec = lk.inbound.wait_event("tunnel_closed", peer=lk.a.id, timeout=20)
+    assert rec["reason"] == "bad_request" and rec["detail"] == "more than one Host", rec
+    try:
+        got = recv_all(s)
+    except ConnectionResetError:
+        got = b""
+    assert got == b"", "cut without a 400: the app's answer never came"
+    s.close()
