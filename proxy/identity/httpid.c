@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 enum { S_HEAD, S_BODY, S_RAW, S_FAILED };
 enum { CB_NONE, CB_FIELD, CB_VALUE };
@@ -121,6 +122,9 @@ static int
 on_chunk_header(http_parser *p)
 {
 	char line[32];
+
+	if (p->content_length == 0)
+		of(p)->last_chunk = 1;
 	int n = snprintf(line, sizeof(line), "%llx\r\n",
 	                 (unsigned long long)p->content_length);
 
@@ -143,8 +147,11 @@ on_message_complete(http_parser *p)
 {
 	struct pp_httpid *r = of(p);
 
-	if (p->flags & F_CHUNKED)
+	/* The end of the (dropped) trailer section after a last chunk.  Not
+	 * F_CHUNKED alone: a request that upgrades has no body. */
+	if (r->last_chunk)
 		emit(r, "\r\n", 2);
+	r->last_chunk = 0;
 	r->message_done = 1;
 	http_parser_pause(p, 1);
 	return (0);
@@ -317,6 +324,11 @@ check_head(struct pp_httpid *r)
 		return (fail(r, "Transfer-Encoding in HTTP/1.0"));
 	if (nhost > 1)
 		return (fail(r, "more than one Host"));
+	if (r->parser.http_major != 1 || r->parser.http_minor > 1)
+		return (fail(r, "HTTP version other than 1.0 and 1.1"));
+	/* http-parser reads no body after CONNECT; an app might. */
+	if (r->parser.method == HTTP_CONNECT && (ncl || nte))
+		return (fail(r, "CONNECT with a body"));
 	return (0);
 }
 

@@ -20,7 +20,8 @@
  * request ends is refused: invalid syntax, Content-Length together with
  * Transfer-Encoding, two Content-Lengths, a Transfer-Encoding other than
  * "chunked", obsolete line folding, bad chunk sizes, control bytes in a
- * value, two Host headers, heads over PP_HTTPID_HEAD_MAX bytes or
+ * value, two Host headers, versions other than HTTP/1.0 and 1.1, CONNECT
+ * with a body, heads over PP_HTTPID_HEAD_MAX bytes or
  * PP_HTTPID_HEADERS_MAX headers.
  */
 
@@ -56,6 +57,7 @@ struct pp_httpid {
 	int last_cb;      /* the previous head callback: field or value */
 	int line_start, first_line; /* obsolete line folding scan */
 	int overflow;               /* the head outgrew its limits */
+	int last_chunk;             /* the last chunk's size line is out */
 	size_t raw_len;             /* bytes of this head so far */
 	char store[PP_HTTPID_HEAD_MAX];
 	size_t store_len;

@@ -434,6 +434,18 @@ Test(httpid, invalid_syntax_and_control_bytes)
 	assert_refused("GET / HTTP/1.1\r\n: novalue\r\n\r\n", "empty name");
 }
 
+Test(httpid, versions_and_connect_bodies)
+{
+	assert_refused("GET /\r\nHost: a\r\n\r\n", "HTTP/0.9 with headers");
+	assert_refused("GET / HTTP/2.0\r\n\r\n", "2.0");
+	assert_refused(
+	    "CONNECT a:1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\n\r\n",
+	    "CONNECT with chunked");
+	assert_refused("CONNECT a:1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+	               "CONNECT with Content-Length");
+}
+
 Test(httpid, refusal_is_final)
 {
 	struct pp_httpid r;
