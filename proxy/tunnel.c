@@ -733,7 +733,7 @@ tell_start(struct pp_tunnel *t)
 }
 
 /* How long the app may take to answer the requests before a refused one
- * and close; then the tunnel is cut. */
+ * and close (or the idle timeout, if shorter); then the tunnel is cut. */
 #define BAD_REQUEST_GRACE_MS 10000
 
 static void
@@ -761,7 +761,11 @@ http_refused(struct pp_tunnel *t)
 	pp_log_str(&l, "detail", t->bad_request);
 	pp_log_end(&l);
 	uv_timer_stop(&t->timer); /* the idle timeout, if any */
-	uv_timer_start(&t->timer, on_bad_request_timeout, BAD_REQUEST_GRACE_MS,
+	uv_timer_start(&t->timer, on_bad_request_timeout,
+	               t->tc->idle_timeout_ms > 0 &&
+	                       t->tc->idle_timeout_ms < BAD_REQUEST_GRACE_MS
+	                   ? t->tc->idle_timeout_ms
+	                   : BAD_REQUEST_GRACE_MS,
 	               0);
 }
 

@@ -534,17 +534,19 @@ def test_proxy_v2_on_a_resumed_session(link, server):
 
 
 def test_refused_http_to_an_app_that_never_closes(link, server):
-    """The app ignores the end of the stream: after a grace period the
-    tunnel is cut anyway, nothing stays open."""
+    """The app ignores the end of the stream: after a grace period (10 s,
+    or the idle timeout if shorter) the tunnel is cut anyway."""
     def app_handler(conn, server):
         conn.recv(65536)
         server.keep.add(conn)  # never answers, never closes
         return "held"
     app = server(app_handler)
-    lk = link(backend=app, in_extra=("--http-identity",))
+    lk = link(backend=app, in_extra=("--http-identity", "--idle-timeout", "1s"))
     s = connect(lk.out_addr)
+    t0 = time.monotonic()
     s.sendall(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
-    rec = lk.inbound.wait_event("tunnel_closed", peer=lk.a.id, timeout=20)
+    rec = lk.inbound.wait_event("tunnel_closed", peer=lk.a.id, timeout=9)
+    assert time.monotonic() - t0 < 9, "cut at the idle timeout, before the 10 s grace"
     assert rec["reason"] == "bad_request" and rec["detail"] == "more than one Host", rec
     try:
         got = recv_all(s)
