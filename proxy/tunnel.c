@@ -14,10 +14,8 @@
 
 #include "net/addr.h"
 #include "config/nodedata.h"
-#include "identity/caller.h"
 #include "identity/connect.h"
-#include "identity/httpid.h"
-#include "identity/proxyproto.h"
+#include "identity/tellapp.h"
 #include "net/dial.h"
 #include "runtime/limits.h"
 #include "runtime/worker.h"
@@ -86,18 +84,11 @@ struct pp_tunnel {
 	struct pp_connect_req *req; /* T_REQUEST: the CONNECT head so far */
 	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
 
-	struct tell *tell; /* inbound: what the app learns of the caller */
-	struct pipe hin;   /* http_identity: client bytes not yet rewritten */
+	struct pp_tellapp *tell; /* what the app learns of the caller */
+	struct pp_httpid *http;  /* its HTTP rewriter, or NULL */
+	struct pipe hin; /* http_identity: client bytes not yet rewritten */
 	const char *bad_request; /* why the caller's HTTP was refused */
 	int bad_replied;         /* ... and the 400 is on its way */
-};
-
-/* Telling the app who called (proxy_protocol, http_identity). */
-struct tell {
-	struct pp_caller *caller;
-	struct pp_httpid rw;
-	struct pp_httpid_ids ids;
-	char xfcc[PP_CALLER_SUBJECT_MAX * 2 + PP_CALLER_URI_MAX + 128];
 };
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -112,9 +103,7 @@ tunnel_release(struct pp_tunnel *t)
 	if (--t->handles > 0)
 		return;
 	free(t->req);
-	if (t->tell != NULL)
-		pp_caller_free(t->tell->caller);
-	free(t->tell);
+	pp_tellapp_free(t->tell);
 	SSL_free(t->acc.ssl);
 	SSL_free(t->up.ssl);
 	if (t->acc.fd >= 0)
@@ -464,7 +453,7 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 			return (-1);
 		}
 		p->off = 0;
-		if (p == &t->fwd && t->tell != NULL && t->tc->http_identity)
+		if (p == &t->fwd && t->http != NULL)
 			n = http_fill(t, p->buf, &reason, detail,
 			              sizeof(detail));
 		else
@@ -667,63 +656,31 @@ static void on_dialed(void *arg, int fd, int status, const char *why,
 
 /* ---- telling the app who called: PROXY header, HTTP identity ---- */
 
-/* The target is connected: gather the caller's facts if the tunnel tells
- * the app about them, and put the PROXY header at the front of the
- * app-bound pipe, ahead of any caller byte.  Return 0, or -1 if the tunnel
- * is closing. */
+/* The target is connected: if the tunnel tells the app who called,
+ * gather it and put the PROXY header at the front of the app-bound pipe,
+ * ahead of any caller byte.  Return 0, or -1 if the tunnel is closing. */
 static int
 tell_start(struct pp_tunnel *t)
 {
-	const struct pp_tunnel_conf *tc = t->tc;
-	struct pp_proxyproto_info info;
-	struct pp_caller *c;
-	char uid[17];
 	int n;
 
-	if (tc->kind != PP_TUNNEL_INBOUND ||
-	    (tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF && !tc->http_identity))
+	if (!pp_tellapp_wanted(t->tc))
 		return (0);
-	if ((t->tell = calloc(1, sizeof(*t->tell))) == NULL ||
-	    (t->tell->caller = pp_caller_new(
-	         t->acc.ssl, t->tlsc.verdict.peer_id, t->acc.fd)) == NULL) {
+	if ((t->tell =
+	         pp_tellapp_new(t->tc, t->acc.ssl, t->tlsc.verdict.peer_id,
+	                        t->acc.fd, t->id)) == NULL) {
 		tunnel_close(t, "error", "cannot gather the caller's identity",
 		             CLOSE_ABORT);
 		return (-1);
 	}
-	c = t->tell->caller;
-	if (tc->http_identity) {
-		if (pp_caller_xfcc(c, t->tell->xfcc, sizeof(t->tell->xfcc)) !=
-		    0)
-			t->tell->xfcc[0] = '\0';
-		t->tell->ids =
-		    (struct pp_httpid_ids){c->peer_id, t->tell->xfcc, c->ip};
-		pp_httpid_init(&t->tell->rw, &t->tell->ids);
-	}
-	if (tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF)
+	t->http = pp_tellapp_http(t->tell);
+	if (t->tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF)
 		return (0);
-	snprintf(uid, sizeof(uid), "%016llx", (unsigned long long)t->id);
-	info = (struct pp_proxyproto_info){
-	    .src = (const struct sockaddr *)&c->src,
-	    .dst = (const struct sockaddr *)&c->dst,
-	    .tls_version = c->tls_version,
-	    .cipher = c->cipher,
-	    .cn = c->cn,
-	    .peer_id = c->peer_id,
-	    .unique_id = uid,
-	    .cert_in_conn = c->cert_in_conn,
-	};
-	if (tc->proxy_protocol_cert) {
-		info.der = CRYPTO_BUFFER_data(c->der);
-		info.der_len = CRYPTO_BUFFER_len(c->der);
-	}
 	if ((t->fwd.buf = pp_bufpool_get(&t->w->pool)) == NULL) {
 		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
 		return (-1);
 	}
-	n = tc->proxy_protocol == PP_PROXY_PROTOCOL_V1
-	        ? pp_proxyproto_v1(&info, t->fwd.buf, PP_BUF_SIZE)
-	        : pp_proxyproto_v2(&info, t->fwd.buf, PP_BUF_SIZE);
-	if (n < 0) {
+	if ((n = pp_tellapp_header(t->tell, t->fwd.buf, PP_BUF_SIZE)) < 0) {
 		tunnel_close(t, "error", "PROXY header too large", CLOSE_ABORT);
 		return (-1);
 	}
@@ -752,11 +709,11 @@ http_refused(struct pp_tunnel *t)
 {
 	struct pp_logline l;
 
-	t->bad_request = pp_httpid_error(&t->tell->rw);
+	t->bad_request = pp_httpid_error(t->http);
 	pp_log_begin(&l, PP_LOG_WARN, "http_refused");
 	pp_log_str(&l, "tunnel", t->tc->name);
 	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
-	pp_log_str(&l, "peer", t->tell->caller->peer_id);
+	pp_log_str(&l, "peer", pp_tellapp_peer(t->tell));
 	pp_log_str(&l, "remote", t->remote);
 	pp_log_str(&l, "detail", t->bad_request);
 	pp_log_end(&l);
@@ -777,7 +734,7 @@ http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
           size_t dlen)
 {
 	struct pipe *in = &t->hin;
-	struct pp_httpid *rw = &t->tell->rw;
+	struct pp_httpid *rw = t->http;
 	size_t used, made;
 	ssize_t n;
 	int rc;
