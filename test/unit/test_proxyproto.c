@@ -228,44 +228,48 @@ assert_tlvs(const struct v2 *h, int with_der)
 	}
 }
 
+/* full_info from 192.0.2.1:56324 to 10.1.2.3:443, written out by hand
+ * from the specification. */
+static const uint8_t want_v4[] = {
+    /* signature */
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+    /* v2 PROXY, TCP over IPv4, 12 + 60 + 19 + 11 + 8 bytes follow */
+    0x21, 0x11, 0x00, 110,
+    /* 192.0.2.1, 10.1.2.3, 56324, 443 */
+    192, 0, 2, 1, 10, 1, 2, 3, 0xDC, 0x04, 0x01, 0xBB,
+    /* PP2_TYPE_SSL, 5 + 10 + 17 + 25 bytes: client
+     * SSL|CERT_CONN|CERT_SESS, verify 0 */
+    0x20, 0x00, 57, 0x07, 0, 0, 0, 0,
+    /* version */
+    0x21, 0x00, 7, 'T', 'L', 'S', 'v', '1', '.', '3',
+    /* CN */
+    0x22, 0x00, 14, 'c', 'l', 'i', 'e', 'n', 't', '.', 'e', 'x', 'a', 'm', 'p',
+    'l', 'e',
+    /* cipher */
+    0x23, 0x00, 22, 'T', 'L', 'S', '_', 'A', 'E', 'S', '_', '1', '2', '8', '_',
+    'G', 'C', 'M', '_', 'S', 'H', 'A', '2', '5', '6',
+    /* PP2_TYPE_UNIQUE_ID */
+    0x05, 0x00, 16, '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b',
+    'c', 'd', 'e', 'f',
+    /* 0xE0: the peer id */
+    0xE0, 0x00, 8, '1', '2', '3', '4', 'a', 'b', 'c', 'd',
+    /* 0xE1: the DER leaf */
+    0xE1, 0x00, 5, 0x30, 0x03, 0x02, 0x01, 0x05};
+
+/* Where the TLVs start in want_v4: signature, 4 bytes, 12 of addresses. */
+#define V4_TLVS 28
+
 Test(proxyproto, v2_ipv4_byte_exact)
 {
 	struct sockaddr_in s = v4("192.0.2.1", 56324), d = v4("10.1.2.3", 443);
 	struct pp_proxyproto_info info =
 	    full_info((struct sockaddr *)&s, (struct sockaddr *)&d);
-	/* Written out by hand from the specification. */
-	static const uint8_t want[] = {
-	    /* signature */
-	    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54,
-	    0x0A,
-	    /* v2 PROXY, TCP over IPv4, 12 + 60 + 19 + 11 + 8 bytes follow */
-	    0x21, 0x11, 0x00, 110,
-	    /* 192.0.2.1, 10.1.2.3, 56324, 443 */
-	    192, 0, 2, 1, 10, 1, 2, 3, 0xDC, 0x04, 0x01, 0xBB,
-	    /* PP2_TYPE_SSL, 5 + 10 + 17 + 25 bytes: client
-	     * SSL|CERT_CONN|CERT_SESS, verify 0 */
-	    0x20, 0x00, 57, 0x07, 0, 0, 0, 0,
-	    /* version */
-	    0x21, 0x00, 7, 'T', 'L', 'S', 'v', '1', '.', '3',
-	    /* CN */
-	    0x22, 0x00, 14, 'c', 'l', 'i', 'e', 'n', 't', '.', 'e', 'x', 'a',
-	    'm', 'p', 'l', 'e',
-	    /* cipher */
-	    0x23, 0x00, 22, 'T', 'L', 'S', '_', 'A', 'E', 'S', '_', '1', '2',
-	    '8', '_', 'G', 'C', 'M', '_', 'S', 'H', 'A', '2', '5', '6',
-	    /* PP2_TYPE_UNIQUE_ID */
-	    0x05, 0x00, 16, '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
-	    'a', 'b', 'c', 'd', 'e', 'f',
-	    /* 0xE0: the peer id */
-	    0xE0, 0x00, 8, '1', '2', '3', '4', 'a', 'b', 'c', 'd',
-	    /* 0xE1: the DER leaf */
-	    0xE1, 0x00, 5, 0x30, 0x03, 0x02, 0x01, 0x05};
 	uint8_t out[512];
 	int n = pp_proxyproto_v2(&info, out, sizeof(out));
 	struct v2 h;
 
-	cr_assert_eq(n, (int)sizeof(want));
-	cr_assert(memcmp(out, want, sizeof(want)) == 0);
+	cr_assert_eq(n, (int)sizeof(want_v4));
+	cr_assert(memcmp(out, want_v4, sizeof(want_v4)) == 0);
 	parse_v2(out, (size_t)n, &h);
 	cr_assert_eq(h.ver, 2);
 	cr_assert_eq(h.cmd, 1);
@@ -284,9 +288,23 @@ Test(proxyproto, v2_ipv6)
 	int n;
 	struct v2 h;
 
-	info.der = NULL;
+	size_t tlvs = sizeof(want_v4) - V4_TLVS;
+	static const uint8_t head[] = {
+	    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54,
+	    0x0A, 0x21, 0x21, 0x00, 36 + 98,
+	    /* 2001:db8::1 */
+	    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+	    /* ::1 */
+	    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+	    /* 40000, 8443 */
+	    0x9c, 0x40, 0x20, 0xfb};
+
+	/* Byte for byte: this head, then the very TLVs of the IPv4 case. */
+	cr_assert_eq(tlvs, 98);
 	n = pp_proxyproto_v2(&info, out, sizeof(out));
-	cr_assert_gt(n, 0);
+	cr_assert_eq(n, (int)(sizeof(head) + tlvs));
+	cr_assert(memcmp(out, head, sizeof(head)) == 0);
+	cr_assert(memcmp(out + sizeof(head), want_v4 + V4_TLVS, tlvs) == 0);
 	parse_v2(out, (size_t)n, &h);
 	cr_assert_eq(h.ver, 2);
 	cr_assert_eq(h.cmd, 1);
@@ -296,7 +314,7 @@ Test(proxyproto, v2_ipv6)
 	cr_assert(memcmp(h.addr, &s.sin6_addr, 16) == 0);
 	cr_assert(memcmp(h.addr + 16, &d.sin6_addr, 16) == 0);
 	cr_assert(memcmp(h.addr + 32, "\x9c\x40\x20\xfb", 4) == 0, "ports");
-	assert_tlvs(&h, 0);
+	assert_tlvs(&h, 1);
 }
 
 Test(proxyproto, v2_unix_is_unspec_with_tlvs)
@@ -308,9 +326,14 @@ Test(proxyproto, v2_unix_is_unspec_with_tlvs)
 	int n = pp_proxyproto_v2(&info, out, sizeof(out));
 	struct v2 h;
 
-	cr_assert_gt(n, 0);
-	cr_assert(memcmp(out + 12, "\x21\x00", 2) == 0,
-	          "PROXY command, AF_UNSPEC");
+	size_t tlvs = sizeof(want_v4) - V4_TLVS;
+
+	/* Byte for byte: PROXY command, AF_UNSPEC, no addresses, the very
+	 * TLVs of the IPv4 case. */
+	cr_assert_eq(n, (int)(16 + tlvs));
+	cr_assert(memcmp(out, want_v4, 12) == 0);
+	cr_assert(memcmp(out + 12, "\x21\x00\x00\x62", 4) == 0);
+	cr_assert(memcmp(out + 16, want_v4 + V4_TLVS, tlvs) == 0);
 	parse_v2(out, (size_t)n, &h);
 	cr_assert_eq(h.addr_len, 0);
 	assert_tlvs(&h, 1);
