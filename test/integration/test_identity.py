@@ -554,3 +554,50 @@ def test_refused_http_to_an_app_that_never_closes(link, server):
         got = b""
     assert got == b"", "cut without a 400: the app's answer never came"
     s.close()
+
+
+@pytest.mark.slow
+def test_a_stalled_app_stops_reads_with_http_identity(link, server):
+    """Rewriting keeps backpressure: a 200 MiB body into an app that stopped
+    reading blocks the writer, and the inbound proxy's memory stays flat."""
+    from test_resources import RSS_BUDGET_KIB, RssSampler
+    stalled = threading.Event()
+
+    def app_handler(conn, srv):
+        read_proxy_header(conn)
+        conn.makefile("rb").readline()  # the request line, then nothing
+        stalled.set()
+        srv.keep.add(conn)
+        return "stalled"
+    app = server(app_handler)
+    lk = link(backend=app, in_extra=("--proxy-protocol", "v2", "--http-identity"))
+    assert lk.inbound.rss_kib() > 0
+    baseline = lk.inbound.rss_kib()
+    sampler = RssSampler([lk.inbound])
+    sampler.start()
+    total = 200 << 20
+    block = memoryview(b"x" * (1 << 20))
+    s = connect(lk.out_addr)
+    s.sendall(b"POST /upload HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % total)
+    assert stalled.wait(10)
+    s.settimeout(0.25)
+    sent, t0 = 0, time.monotonic()
+    last_progress, blocked_for = t0, 0.0
+    try:
+        while sent < total and time.monotonic() - t0 < 6.0:
+            try:
+                n = s.send(block)
+            except socket.timeout:
+                n = 0
+            now = time.monotonic()
+            if n:
+                sent, last_progress = sent + n, now
+            elif now - last_progress >= 1.5:
+                blocked_for = now - last_progress
+                break
+    finally:
+        sampler.stop()
+        s.close()
+    assert blocked_for >= 1.5 and sent < 128 << 20, "sent %d bytes into a stalled app" % sent
+    growth = sampler.peak[lk.inbound.pid] - baseline
+    assert growth < RSS_BUDGET_KIB, "inbound grew by %d KiB" % growth
