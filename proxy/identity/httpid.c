@@ -435,6 +435,8 @@ pp_httpid_feed(struct pp_httpid *r, const uint8_t *in, size_t len, size_t *used,
 	int rc = 0;
 
 	*used = *made = 0;
+	if (len == 0)
+		in = (const uint8_t *)""; /* no arithmetic on a NULL */
 	r->out = out;
 	r->cap = cap;
 	r->made = 0;
