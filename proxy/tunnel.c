@@ -741,8 +741,9 @@ http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
 
 	while (t->bad_request == NULL) {
 		if (in->len > 0 || pp_httpid_pending(rw)) {
-			rc = pp_httpid_feed(rw, in->buf + in->off, in->len,
-			                    &used, out, PP_BUF_SIZE, &made);
+			rc = pp_httpid_feed(
+			    rw, in->buf != NULL ? in->buf + in->off : NULL,
+			    in->len, &used, out, PP_BUF_SIZE, &made);
 			in->off += (uint32_t)used;
 			in->len -= (uint32_t)used;
 			if (in->len == 0) {
