@@ -74,7 +74,7 @@ struct pp_httpid {
 void pp_httpid_init(struct pp_httpid *r, const struct pp_httpid_ids *ids);
 
 /* pp_httpid_feed(r, in, len, used, out, cap, made): take bytes the caller
- * sent from ${in} (${len}), writing what the app must get to ${out}
+ * sent from ${in} (${len}; NULL if 0), writing what the app must get to ${out}
  * (${cap} bytes; an empty buffer of 16 KiB holds any head).  ${used} gets
  * how many input bytes were taken (the rest must be offered again, after
  * the output is written), ${made} how many bytes were written.  Return 0,
