@@ -36,6 +36,9 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
 	OPT_ADMIN,
+	OPT_PROXY_PROTOCOL,
+	OPT_PROXY_PROTOCOL_CERT,
+	OPT_HTTP_IDENTITY,
 	OPT_HELP,
 };
 
@@ -51,6 +54,9 @@ static const char inbound_usage[] =
     "                         [--drain-timeout DUR] [--workers N|auto]\n"
     "                         [--log-level LEVEL] [--log-format text|json]\n"
     "                         [--admin ADDR]\n"
+    "                         [--proxy-protocol v1|v2|off] "
+    "[--proxy-protocol-cert]\n"
+    "                         [--http-identity]\n"
     "\n"
     "Accept mutual TLS on --listen, verify the client's chain against --ca\n"
     "alone, and forward the plaintext to --target.\n"
@@ -86,7 +92,13 @@ static const char inbound_usage[] =
     "                         resumed sessions are verified again)\n"
     "  --admin ADDR           serve /healthz, /readyz, /metrics, /status on\n"
     "                         host:port (default: off; e.g. "
-    "127.0.0.1:9901)\n";
+    "127.0.0.1:9901)\n"
+    "  --proxy-protocol v1|v2|off  send the app a PROXY protocol header "
+    "first\n"
+    "                         (v2 carries the peer id in TLV 0xE0)\n"
+    "  --proxy-protocol-cert  v2: also the caller's DER leaf in TLV 0xE1\n"
+    "  --http-identity        rewrite HTTP/1.x requests: add X-Peer-Id and\n"
+    "                         X-Forwarded-Client-Cert, drop client copies\n";
 
 static const char outbound_usage[] =
     "usage: peerproxy outbound --listen ADDR --target HOST:PORT[,HOST:PORT...] "
@@ -185,6 +197,9 @@ static const struct option tunnel_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"admin", required_argument, NULL, OPT_ADMIN},
+    {"proxy-protocol", required_argument, NULL, OPT_PROXY_PROTOCOL},
+    {"proxy-protocol-cert", no_argument, NULL, OPT_PROXY_PROTOCOL_CERT},
+    {"http-identity", no_argument, NULL, OPT_HTTP_IDENTITY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -202,8 +217,11 @@ flag_allowed(const char *cmd, int opt)
 	if (strcmp(cmd, "inbound") == 0)
 		return (opt != OPT_CHAIN && opt != OPT_PEER &&
 		        opt != OPT_SERVER_NAME);
+	/* Outbound: no verified caller to tell the target about. */
 	return (opt != OPT_ALLOW_PEER && opt != OPT_ALLOW_CN &&
-	        opt != OPT_ALLOW_DNS && opt != OPT_ALLOW_URI);
+	        opt != OPT_ALLOW_DNS && opt != OPT_ALLOW_URI &&
+	        opt != OPT_PROXY_PROTOCOL && opt != OPT_PROXY_PROTOCOL_CERT &&
+	        opt != OPT_HTTP_IDENTITY);
 }
 
 static const char *
@@ -420,6 +438,19 @@ apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
 		}
 		return (usage_error(
 		    cmd, "--session-resumption: \"%s\" is not on or off", val));
+	case OPT_PROXY_PROTOCOL:
+		if (pp_proxy_protocol_parse(val, &t->proxy_protocol) != 0)
+			return (usage_error(
+			    cmd,
+			    "--proxy-protocol: \"%s\" is not v1, v2 or off",
+			    val));
+		return (0);
+	case OPT_PROXY_PROTOCOL_CERT:
+		t->proxy_protocol_cert = 1;
+		return (0);
+	case OPT_HTTP_IDENTITY:
+		t->http_identity = 1;
+		return (0);
 	case OPT_LOG_LEVEL:
 		if (pp_log_level_parse(val, &c->log_level) != 0)
 			return (usage_error(
@@ -540,6 +571,12 @@ pp_cli_tunnel(enum pp_tunnel_kind kind, int argc, char **argv,
 	    (rc = require(cmd, t->cert_file, "cert")) ||
 	    (rc = require(cmd, t->key_file, "key")) || (rc = check_ids(cmd, t)))
 		goto out;
+	if (t->proxy_protocol_cert &&
+	    t->proxy_protocol != PP_PROXY_PROTOCOL_V2) {
+		rc = usage_error(cmd, "--proxy-protocol-cert needs "
+		                      "--proxy-protocol v2");
+		goto out;
+	}
 	*out = c;
 	return (PP_EXIT_OK);
 out:

@@ -15,6 +15,7 @@
 #include "net/addr.h"
 #include "config/nodedata.h"
 #include "identity/connect.h"
+#include "identity/tellapp.h"
 #include "net/dial.h"
 #include "runtime/limits.h"
 #include "runtime/worker.h"
@@ -85,6 +86,12 @@ struct pp_tunnel {
 	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
 	int counted;     /* its connections_total result is counted */
 	uint64_t hs_start_ns;
+
+	struct pp_tellapp *tell; /* what the app learns of the caller */
+	struct pp_httpid *http;  /* its HTTP rewriter, or NULL */
+	struct pipe hin; /* http_identity: client bytes not yet rewritten */
+	const char *bad_request; /* why the caller's HTTP was refused */
+	int bad_replied;         /* ... and the 400 is on its way */
 };
 
 /* The metrics of the tunnel configuration ${t} runs under now. */
@@ -116,6 +123,7 @@ tunnel_release(struct pp_tunnel *t)
 	if (--t->handles > 0)
 		return;
 	free(t->req);
+	pp_tellapp_free(t->tell);
 	SSL_free(t->acc.ssl);
 	SSL_free(t->up.ssl);
 	if (t->acc.fd >= 0)
@@ -233,7 +241,8 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 	undefer(t);
 	pp_bufpool_put(&t->w->pool, t->fwd.buf);
 	pp_bufpool_put(&t->w->pool, t->back.buf);
-	t->fwd.buf = t->back.buf = NULL;
+	pp_bufpool_put(&t->w->pool, t->hin.buf);
+	t->fwd.buf = t->back.buf = t->hin.buf = NULL;
 	atomic_fetch_add_explicit(&t->w->stats.bytes_up, t->fwd.bytes,
 	                          memory_order_relaxed);
 	atomic_fetch_add_explicit(&t->w->stats.bytes_down, t->back.bytes,
@@ -414,6 +423,10 @@ reset_reason(struct pp_tunnel *t, const struct side *s)
 	return (s == &t->acc ? "client_reset" : "target_reset");
 }
 
+static ssize_t http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason,
+                         char *detail, size_t dlen);
+static int bad_request_reply(struct pp_tunnel *t, struct pipe *p);
+
 /* Move bytes ${src} -> ${dst} through ${p} until something would block.
  * Return 0, or -1 if the tunnel was closed. */
 static int
@@ -462,10 +475,16 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 			return (-1);
 		}
 		p->off = 0;
-		n = side_read(src, p->buf, PP_BUF_SIZE, &reason, detail,
-		              sizeof(detail));
+		if (p == &t->fwd && t->http != NULL)
+			n = http_fill(t, p->buf, &reason, detail,
+			              sizeof(detail));
+		else
+			n = side_read(src, p->buf, PP_BUF_SIZE, &reason, detail,
+			              sizeof(detail));
 		if (n > 0) {
 			p->len = (uint32_t)n;
+		} else if (n == 0 && p == &t->back && bad_request_reply(t, p)) {
+			continue;
 		} else if (n == 0) {
 			src->eof = 1;
 		} else if (n == IO_AGAIN) {
@@ -495,7 +514,8 @@ pump(struct pp_tunnel *t)
 		return;
 	if (t->acc.eof && t->up.eof && t->fwd.len == 0 && t->back.len == 0 &&
 	    t->acc.shut && t->up.shut) {
-		tunnel_close(t, "done", NULL, CLOSE_GRACEFUL);
+		tunnel_close(t, t->bad_request ? "bad_request" : "done",
+		             t->bad_request, CLOSE_GRACEFUL);
 		return;
 	}
 	side_update(&t->acc);
@@ -659,6 +679,148 @@ on_handshake_timeout(uv_timer_t *h)
 
 static void on_dialed(void *arg, int fd, int status, const char *why,
                       const char *peer);
+
+/* ---- telling the app who called: PROXY header, HTTP identity ---- */
+
+/* The target is connected: if the tunnel tells the app who called,
+ * gather it and put the PROXY header at the front of the app-bound pipe,
+ * ahead of any caller byte.  Return 0, or -1 if the tunnel is closing. */
+static int
+tell_start(struct pp_tunnel *t)
+{
+	int n;
+
+	if (!pp_tellapp_wanted(t->tc))
+		return (0);
+	if ((t->tell =
+	         pp_tellapp_new(t->tc, t->acc.ssl, t->tlsc.verdict.peer_id,
+	                        t->acc.fd, t->id)) == NULL) {
+		tunnel_close(t, "error", "cannot gather the caller's identity",
+		             CLOSE_ABORT);
+		return (-1);
+	}
+	t->http = pp_tellapp_http(t->tell);
+	if (t->tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF)
+		return (0);
+	if ((t->fwd.buf = pp_bufpool_get(&t->w->pool)) == NULL) {
+		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		return (-1);
+	}
+	if ((n = pp_tellapp_header(t->tell, t->fwd.buf, PP_BUF_SIZE)) < 0) {
+		tunnel_close(t, "error", "PROXY header too large", CLOSE_ABORT);
+		return (-1);
+	}
+	t->fwd.off = 0;
+	t->fwd.len = (uint32_t)n;
+	return (0);
+}
+
+/* How long the app may take to answer the requests before a refused one
+ * and close (or the idle timeout, if shorter); then the tunnel is cut. */
+#define BAD_REQUEST_GRACE_MS 10000
+
+static void
+on_bad_request_timeout(uv_timer_t *h)
+{
+	struct pp_tunnel *t = h->data;
+
+	tunnel_close(t, "bad_request", t->bad_request, CLOSE_ABORT);
+}
+
+/* The caller's HTTP is refused: the app gets no more of it (an end of
+ * stream), and the caller a 400 once the app has answered what came
+ * before. */
+static void
+http_refused(struct pp_tunnel *t)
+{
+	struct pp_logline l;
+
+	t->bad_request = pp_httpid_error(t->http);
+	pp_log_begin(&l, PP_LOG_WARN, "http_refused");
+	pp_log_str(&l, "tunnel", t->tc->name);
+	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
+	pp_log_str(&l, "peer", pp_tellapp_peer(t->tell));
+	pp_log_str(&l, "remote", t->remote);
+	pp_log_str(&l, "detail", t->bad_request);
+	pp_log_end(&l);
+	uv_timer_stop(&t->timer); /* the idle timeout, if any */
+	uv_timer_start(&t->timer, on_bad_request_timeout,
+	               t->tc->idle_timeout_ms > 0 &&
+	                       t->tc->idle_timeout_ms < BAD_REQUEST_GRACE_MS
+	                   ? t->tc->idle_timeout_ms
+	                   : BAD_REQUEST_GRACE_MS,
+	               0);
+}
+
+/* Fill ${out} with the caller's bytes as the app must see them: as
+ * side_read, bytes written, 0 at the end (of the caller's stream or of
+ * acceptable HTTP), IO_AGAIN or IO_ERROR. */
+static ssize_t
+http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
+          size_t dlen)
+{
+	struct pipe *in = &t->hin;
+	struct pp_httpid *rw = t->http;
+	size_t used, made;
+	ssize_t n;
+	int rc;
+
+	while (t->bad_request == NULL) {
+		if (in->len > 0 || pp_httpid_pending(rw)) {
+			rc = pp_httpid_feed(
+			    rw, in->buf != NULL ? in->buf + in->off : NULL,
+			    in->len, &used, out, PP_BUF_SIZE, &made);
+			in->off += (uint32_t)used;
+			in->len -= (uint32_t)used;
+			if (in->len == 0) {
+				pp_bufpool_put(&t->w->pool, in->buf);
+				in->buf = NULL;
+			}
+			if (rc != 0)
+				http_refused(t);
+			if (made > 0)
+				return ((ssize_t)made);
+			if (used == 0 && rc == 0) {
+				*reason = "error";
+				snprintf(detail, dlen, "HTTP rewriter stalled");
+				return (IO_ERROR);
+			}
+			continue;
+		}
+		if (in->buf == NULL &&
+		    (in->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
+			*reason = "error";
+			snprintf(detail, dlen, "out of memory");
+			return (IO_ERROR);
+		}
+		in->off = 0;
+		n = side_read(&t->acc, in->buf, PP_BUF_SIZE, reason, detail,
+		              dlen);
+		if (n <= 0) {
+			pp_bufpool_put(&t->w->pool, in->buf);
+			in->buf = NULL;
+			return (n);
+		}
+		in->len = (uint32_t)n;
+	}
+	return (0);
+}
+
+/* The app ended its stream: if the caller's HTTP was refused, put the 400
+ * in ${p} (the caller-bound pipe) as the app's last bytes.  Return 1 if
+ * it did. */
+static int
+bad_request_reply(struct pp_tunnel *t, struct pipe *p)
+{
+	size_t n = strlen(pp_connect_400);
+
+	if (t->bad_request == NULL || t->bad_replied)
+		return (0);
+	t->bad_replied = 1;
+	memcpy(p->buf, pp_connect_400, n);
+	p->len = (uint32_t)n;
+	return (1);
+}
 
 static void
 start_dial(struct pp_tunnel *t)
@@ -829,7 +991,8 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		return;
 	}
 	if (t->tc->kind == PP_TUNNEL_INBOUND) {
-		start_pumping(t);
+		if (tell_start(t) == 0)
+			start_pumping(t);
 		return;
 	}
 	if (t->tc->session_resumption) {
@@ -1072,6 +1235,8 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	t->conf = pp_config_ref(w->conf);
 	t->id = conn_id(w);
 	t->start_ms = uv_now(&w->loop);
+	t->fwd.metric = &stats_of(t)->bytes_up;    /* again once pumping: */
+	t->back.metric = &stats_of(t)->bytes_down; /* CONNECT moves tc */
 	t->acc.fd = fd;
 	t->acc.tcp = sa->sa_family != AF_UNIX;
 	t->acc.name = "client";

@@ -64,6 +64,20 @@ pp_config_add_tunnel(struct pp_config *c, enum pp_tunnel_kind kind,
 }
 
 int
+pp_proxy_protocol_parse(const char *s, enum pp_proxy_protocol *out)
+{
+	if (strcmp(s, "off") == 0)
+		*out = PP_PROXY_PROTOCOL_OFF;
+	else if (strcmp(s, "v1") == 0)
+		*out = PP_PROXY_PROTOCOL_V1;
+	else if (strcmp(s, "v2") == 0)
+		*out = PP_PROXY_PROTOCOL_V2;
+	else
+		return (-1);
+	return (0);
+}
+
+int
 pp_strv_push(char ***v, size_t *n, const char *s)
 {
 	char **nv = realloc(*v, (*n + 1) * sizeof(char *));

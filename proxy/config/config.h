@@ -27,6 +27,13 @@ enum pp_tunnel_kind {
 	PP_TUNNEL_CONNECT
 };
 
+/* What an inbound tunnel writes to its app before the caller's bytes. */
+enum pp_proxy_protocol {
+	PP_PROXY_PROTOCOL_OFF,
+	PP_PROXY_PROTOCOL_V1,
+	PP_PROXY_PROTOCOL_V2
+};
+
 /* Everything wrong with a configuration, so that one run of "check" lists
  * it all. */
 struct pp_problems {
@@ -72,6 +79,11 @@ struct pp_tunnel_conf {
 	                            peer's root, as the peer will check it */
 	struct pp_route *routes; /* inbound: instead of targets */
 	size_t nroutes;
+	/* Inbound: telling the app who called (README, "Telling the app who
+	 * called").  Both may be on: the PROXY header comes first. */
+	enum pp_proxy_protocol proxy_protocol;
+	int proxy_protocol_cert; /* v2: the DER leaf in TLV 0xE1 */
+	int http_identity;       /* rewrite HTTP/1.x requests */
 
 	/* Built by pp_config_build: counters shared by every snapshot that
 	 * has a tunnel of this name (they survive reloads). */
@@ -150,6 +162,10 @@ struct pp_config *pp_config_ref(struct pp_config *c);
 /* pp_config_unref(c): drop a reference, freeing ${c} with the last one.
  * NULL does nothing.  Safe from any thread. */
 void pp_config_unref(struct pp_config *c);
+
+/* pp_proxy_protocol_parse(s, out): parse off|v1|v2 into ${out}.  Return
+ * 0, or -1 if ${s} is none of them. */
+int pp_proxy_protocol_parse(const char *s, enum pp_proxy_protocol *out);
 
 /* pp_strv_push(v, n, s): append a copy of ${s} to the vector ${v} of ${n}
  * strings.  Return 0, or -1 on allocation failure. */

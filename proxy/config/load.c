@@ -429,6 +429,40 @@ t_identity(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		        "\"%s\" is not one of auto, swaptacular, x509", s);
 }
 
+/* off|v1|v2 into ${out}. */
+static void
+set_proxy_protocol(struct loader *L, yaml_node_t *v, const char *path,
+                   enum pp_proxy_protocol *out)
+{
+	const char *s = scalar(L, v, path);
+
+	/* YAML 1.1 readers take a bare off for false: accept the word. */
+	if (s != NULL && pp_proxy_protocol_parse(s, out) != 0)
+		problem(L, v, path, "\"%s\" is not off, v1 or v2", s);
+}
+
+static void
+t_proxy_protocol(struct loader *L, yaml_node_t *v, const char *path, void *obj)
+{
+	struct tunnel_ctx *x = obj;
+
+	set_proxy_protocol(L, v, path, &x->t->proxy_protocol);
+}
+
+TUNNEL_KEY(proxy_protocol_cert, set_bool(L, v, path, &t->proxy_protocol_cert))
+TUNNEL_KEY(http_identity, set_bool(L, v, path, &t->http_identity))
+
+/* Outbound tunnels originate TLS: there is no verified caller to tell the
+ * target about. */
+static void
+t_inbound_only(struct loader *L, yaml_node_t *v, const char *path, void *obj)
+{
+	(void)obj;
+	problem(L, v, path,
+	        "applies to inbound tunnels only (an outbound tunnel's "
+	        "caller is local and unverified)");
+}
+
 /* One route: {peers: [...], target: ADDR}; "*" matches every peer. */
 static void
 r_peers(struct loader *L, yaml_node_t *v, const char *path, void *obj)
@@ -497,6 +531,9 @@ static const struct key inbound_keys[] = {
     {"routes", t_routes, 0},
     {"limits", t_limits, 0},
     {"tls", t_tls, 0},
+    {"proxy_protocol", t_proxy_protocol, 0},
+    {"proxy_protocol_cert", t_proxy_protocol_cert, 0},
+    {"http_identity", t_http_identity, 0},
     {NULL, NULL, 0},
 };
 
@@ -513,6 +550,9 @@ static const struct key outbound_keys[] = {
     {"identity", t_identity, 0},
     {"limits", t_limits, 0},
     {"tls", t_tls, 0},
+    {"proxy_protocol", t_inbound_only, 0},
+    {"proxy_protocol_cert", t_inbound_only, 0},
+    {"http_identity", t_inbound_only, 0},
     {NULL, NULL, 0},
 };
 
@@ -535,6 +575,11 @@ check_tunnel(struct loader *L, struct tunnel_ctx *x, const char *path)
 		problem(L, n, path, "key is required");
 	if (inbound && x->has_target == x->has_routes)
 		problem(L, n, path, "give either target or routes");
+	if (t->proxy_protocol_cert && t->proxy_protocol != PP_PROXY_PROTOCOL_V2)
+		problem(
+		    L, n, path,
+		    "proxy_protocol_cert needs proxy_protocol: v2 (version 1 "
+		    "has no room for the certificate)");
 	if (!inbound && t->ntargets == 0)
 		problem(L, n, path, "targets must name at least one HOST:PORT");
 	for (size_t i = 0; i < L->c->ntunnels; i++) {
@@ -730,9 +775,18 @@ n_connect_listen(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 	set_addr(L, v, path, &nd->connect_listen);
 }
 
+ND_KEY(in_proxy_protocol,
+       set_proxy_protocol(L, v, path, &nd->in_proxy_protocol))
+ND_KEY(in_proxy_protocol_cert,
+       set_bool(L, v, path, &nd->in_proxy_protocol_cert))
+ND_KEY(in_http_identity, set_bool(L, v, path, &nd->in_http_identity))
+
 static const struct key nd_inbound_keys[] = {
     {"listen", n_in_listen, 0},
     {"target", n_in_target, 0},
+    {"proxy_protocol", n_in_proxy_protocol, 0},
+    {"proxy_protocol_cert", n_in_proxy_protocol_cert, 0},
+    {"http_identity", n_in_http_identity, 0},
     {NULL, NULL, 0},
 };
 
@@ -753,6 +807,10 @@ n_inbound(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		problem(L, v, path, "listen is required");
 	if (nd->inbound_target.port == 0 && nd->inbound_target.path[0] == '\0')
 		problem(L, v, path, "target is required");
+	if (nd->in_proxy_protocol_cert &&
+	    nd->in_proxy_protocol != PP_PROXY_PROTOCOL_V2)
+		problem(L, v, path,
+		        "proxy_protocol_cert needs proxy_protocol: v2");
 }
 
 static void

@@ -139,6 +139,9 @@ add_inbound(struct pp_config *c, const struct pp_nodedata *nd,
 	t->key_file = strdup(nd->key);
 	t->identity = PP_IDENTITY_SWAPTACULAR;
 	t->gate_dir = strdup(nd->path);
+	t->proxy_protocol = nd->in_proxy_protocol;
+	t->proxy_protocol_cert = nd->in_proxy_protocol_cert;
+	t->http_identity = nd->in_http_identity;
 }
 
 /* Why peer directory ${dir} cannot have an outbound tunnel, or NULL. */

@@ -21,6 +21,9 @@ struct pp_nodedata {
 	struct pp_addr inbound_listen;
 	struct pp_addr inbound_target;
 	int has_inbound;
+	enum pp_proxy_protocol in_proxy_protocol; /* inbound: as in a tunnel */
+	int in_proxy_protocol_cert;
+	int in_http_identity;
 	char *socket_dir; /* NULL: no outbound tunnels */
 	struct pp_addr connect_listen;
 	int has_connect;

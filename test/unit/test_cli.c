@@ -390,3 +390,30 @@ Test(cli, x509_ids_are_free_form)
 	cr_assert_str_eq(r.c->tunnels[0].allow.peers[0], "Client-7");
 	done(&r);
 }
+
+Test(cli, telling_the_app_who_called)
+{
+	struct cli_run r = ok(PP_TUNNEL_INBOUND,
+	                      ARGS(INBOUND_BASE, "--proxy-protocol", "v2",
+	                           "--proxy-protocol-cert", "--http-identity"));
+	struct pp_tunnel_conf *t = &r.c->tunnels[0];
+
+	cr_assert_eq(t->proxy_protocol, PP_PROXY_PROTOCOL_V2);
+	cr_assert_eq(t->proxy_protocol_cert, 1);
+	cr_assert_eq(t->http_identity, 1);
+	done(&r);
+	r = ok(PP_TUNNEL_INBOUND, ARGS(INBOUND_BASE, "--proxy-protocol", "v1"));
+	cr_assert_eq(r.c->tunnels[0].proxy_protocol, PP_PROXY_PROTOCOL_V1);
+	cr_assert_eq(r.c->tunnels[0].http_identity, 0, "off by default");
+	done(&r);
+	usage(PP_TUNNEL_INBOUND, ARGS(INBOUND_BASE, "--proxy-protocol", "V2"),
+	      "--proxy-protocol: \"V2\" is not v1, v2 or off");
+	usage(PP_TUNNEL_INBOUND,
+	      ARGS(INBOUND_BASE, "--proxy-protocol", "v1",
+	           "--proxy-protocol-cert"),
+	      "--proxy-protocol-cert needs --proxy-protocol v2");
+	usage(PP_TUNNEL_OUTBOUND, ARGS("outbound", "--http-identity"),
+	      "--http-identity is not a flag of outbound");
+	usage(PP_TUNNEL_OUTBOUND, ARGS("outbound", "--proxy-protocol", "v2"),
+	      "--proxy-protocol is not a flag of outbound");
+}

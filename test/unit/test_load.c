@@ -259,6 +259,51 @@ Test(load, empty_and_missing_files)
 	free(all);
 }
 
+Test(load, telling_the_app_who_called)
+{
+	struct pp_config *c = load_ok(INBOUND "    target: 127.0.0.1:1\n"
+	                                      "    proxy_protocol: v2\n"
+	                                      "    proxy_protocol_cert: true\n"
+	                                      "    http_identity: yes\n"
+	                                      "  - name: plain\n"
+	                                      "    listen: 127.0.0.1:8444\n"
+	                                      "    ca: ca.crt\n"
+	                                      "    cert: c.crt\n"
+	                                      "    key: k.key\n"
+	                                      "    target: 127.0.0.1:1\n");
+	char *p;
+
+	cr_assert_eq(c->tunnels[0].proxy_protocol, PP_PROXY_PROTOCOL_V2);
+	cr_assert_eq(c->tunnels[0].proxy_protocol_cert, 1);
+	cr_assert_eq(c->tunnels[0].http_identity, 1);
+	cr_assert_eq(c->tunnels[1].proxy_protocol, PP_PROXY_PROTOCOL_OFF,
+	             "off by default");
+	cr_assert_eq(c->tunnels[1].http_identity, 0);
+	pp_config_unref(c);
+
+	p = load_fails(INBOUND "    target: 127.0.0.1:1\n"
+	                       "    proxy_protocol: 2\n"
+	                       "    proxy_protocol_cert: true\n");
+	cr_assert(t_contains(p, "inbound[0].proxy_protocol: \"2\" is not off, "
+	                        "v1 or v2"),
+	          "%s", p);
+	cr_assert(t_contains(p, "proxy_protocol_cert needs proxy_protocol: v2"),
+	          "%s", p);
+	free(p);
+	p = load_fails("outbound:\n"
+	               "  - name: out\n"
+	               "    listen: 127.0.0.1:7000\n"
+	               "    targets: [a.example:1]\n"
+	               "    ca: ca.crt\n"
+	               "    cert: c.crt\n"
+	               "    key: k.key\n"
+	               "    proxy_protocol: v1\n");
+	cr_assert(t_contains(p, "outbound[0].proxy_protocol: applies to "
+	                        "inbound tunnels only"),
+	          "%s", p);
+	free(p);
+}
+
 /* Every example in config/ loads (its files need not exist to load). */
 Test(load, the_examples_in_config_load)
 {
