@@ -72,6 +72,18 @@ def test_outbound_calls_s_server(pki, proxy, procs):
     finally:
         s.close()
     # s_server verified the client chain: leaf (node0) -> cross cert -> node1's root
+    # (its report reaches us through a reader thread: wait for all of it)
+    wanted = (r"Verification: OK|verify return:1",
+              r"Peer certificate:.*serialNumber = %s" % n0.id,
+              r"depth=1 .*serialNumber = %s" % n0.id)
+
+    def reported(_):
+        text = "\n".join(server.err_lines)
+        return all(re.search(w, text) for w in wanted)
+    try:
+        server.wait_for(reported, what="s_server's verification report")
+    except harness.ProcessFailure:
+        pass  # the asserts below say which part is missing
     err = "\n".join(server.err_lines)
     assert "Verification: OK" in err or "verify return:1" in err, server.describe()
     assert not re.search(r"verify error", err), server.describe()
