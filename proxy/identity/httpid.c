@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/wbuf.h"
+
 enum { S_HEAD, S_BODY, S_RAW, S_FAILED };
 enum { CB_NONE, CB_FIELD, CB_VALUE };
 
@@ -332,24 +334,10 @@ check_head(struct pp_httpid *r)
 	return (0);
 }
 
-/* A bounded writer over the output buffer. */
-struct wr {
-	uint8_t *p;
-	size_t len, cap;
-};
-
 static void
-put(struct wr *w, const void *data, size_t n)
+puts_(struct pp_wbuf *w, const char *s)
 {
-	if (w->len + n <= w->cap)
-		memcpy(w->p + w->len, data, n);
-	w->len += n;
-}
-
-static void
-puts_(struct wr *w, const char *s)
-{
-	put(w, s, strlen(s));
+	pp_wbuf_put(w, s, strlen(s));
 }
 
 static int
@@ -359,7 +347,7 @@ set(const char *s)
 }
 
 static void
-put_forwarded_for(struct pp_httpid *r, struct wr *w)
+put_forwarded_for(struct pp_httpid *r, struct pp_wbuf *w)
 {
 	const char *sep = "";
 
@@ -369,7 +357,7 @@ put_forwarded_for(struct pp_httpid *r, struct wr *w)
 		if (!name_is(r, h, "x-forwarded-for") || n == 0)
 			continue;
 		puts_(w, *sep ? sep : "X-Forwarded-For: ");
-		put(w, r->store + h->value, n);
+		pp_wbuf_put(w, r->store + h->value, n);
 		sep = ", ";
 	}
 	if (set(r->ids->client_ip)) {
@@ -386,14 +374,14 @@ put_forwarded_for(struct pp_httpid *r, struct wr *w)
 static int
 emit_head(struct pp_httpid *r)
 {
-	struct wr w = {r->out + r->made, 0, r->cap - r->made};
+	struct pp_wbuf w = {r->out + r->made, 0, r->cap - r->made};
 	char line[32];
 
 	if (check_head(r) != 0)
 		return (-1);
 	puts_(&w, http_method_str((enum http_method)r->parser.method));
 	puts_(&w, " ");
-	put(&w, r->store + r->url, r->url_len);
+	pp_wbuf_put(&w, r->store + r->url, r->url_len);
 	snprintf(line, sizeof(line), " HTTP/%u.%u\r\n",
 	         (unsigned)r->parser.http_major,
 	         (unsigned)r->parser.http_minor);
@@ -402,9 +390,9 @@ emit_head(struct pp_httpid *r)
 		const struct pp_httpid_hdr *h = &r->hdr[i];
 		if (is_identity(r, h))
 			continue;
-		put(&w, name_of(r, h), h->name_len);
+		pp_wbuf_put(&w, name_of(r, h), h->name_len);
 		puts_(&w, ": ");
-		put(&w, r->store + h->value, value_len(r, h));
+		pp_wbuf_put(&w, r->store + h->value, value_len(r, h));
 		puts_(&w, "\r\n");
 	}
 	put_forwarded_for(r, &w);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/wbuf.h"
+
 static const uint8_t v2_signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                          0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
@@ -81,39 +83,25 @@ pp_proxyproto_v1(const struct pp_proxyproto_info *info, uint8_t *out,
 	return (n);
 }
 
-/* A bounded writer: bytes past ${cap} are counted, not written. */
-struct wr {
-	uint8_t *p;
-	size_t len, cap;
-};
-
 static void
-put(struct wr *w, const void *data, size_t n)
-{
-	if (w->len + n <= w->cap)
-		memcpy(w->p + w->len, data, n);
-	w->len += n;
-}
-
-static void
-put_u8(struct wr *w, unsigned v)
+put_u8(struct pp_wbuf *w, unsigned v)
 {
 	uint8_t b = (uint8_t)v;
 
-	put(w, &b, 1);
+	pp_wbuf_put(w, &b, 1);
 }
 
 static void
-put_u16(struct wr *w, size_t v)
+put_u16(struct pp_wbuf *w, size_t v)
 {
 	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
 
-	put(w, b, 2);
+	pp_wbuf_put(w, b, 2);
 }
 
 /* Patch the 16-bit length at ${at} with the bytes written after it. */
 static void
-patch_len(struct wr *w, size_t at)
+patch_len(struct pp_wbuf *w, size_t at)
 {
 	size_t n = w->len - at - 2;
 
@@ -124,41 +112,41 @@ patch_len(struct wr *w, size_t at)
 }
 
 static void
-put_tlv(struct wr *w, unsigned type, const void *v, size_t n)
+put_tlv(struct pp_wbuf *w, unsigned type, const void *v, size_t n)
 {
 	put_u8(w, type);
 	put_u16(w, n);
-	put(w, v, n);
+	pp_wbuf_put(w, v, n);
 }
 
 static void
-put_str_tlv(struct wr *w, unsigned type, const char *s)
+put_str_tlv(struct pp_wbuf *w, unsigned type, const char *s)
 {
 	if (s != NULL && s[0] != '\0')
 		put_tlv(w, type, s, strlen(s));
 }
 
 static void
-put_addresses(struct wr *w, const struct pp_proxyproto_info *info, int fam)
+put_addresses(struct pp_wbuf *w, const struct pp_proxyproto_info *info, int fam)
 {
 	uint8_t a[4], b[4], sp[2], dp[2];
 
 	if (fam == AF_INET) {
 		v4_of(info->src, a, sp);
 		v4_of(info->dst, b, dp);
-		put(w, a, 4);
-		put(w, b, 4);
-		put(w, sp, 2);
-		put(w, dp, 2);
+		pp_wbuf_put(w, a, 4);
+		pp_wbuf_put(w, b, 4);
+		pp_wbuf_put(w, sp, 2);
+		pp_wbuf_put(w, dp, 2);
 	} else if (fam == AF_INET6) {
 		const struct sockaddr_in6 *s =
 		    (const struct sockaddr_in6 *)info->src;
 		const struct sockaddr_in6 *d =
 		    (const struct sockaddr_in6 *)info->dst;
-		put(w, &s->sin6_addr, 16);
-		put(w, &d->sin6_addr, 16);
-		put(w, &s->sin6_port, 2);
-		put(w, &d->sin6_port, 2);
+		pp_wbuf_put(w, &s->sin6_addr, 16);
+		pp_wbuf_put(w, &d->sin6_addr, 16);
+		pp_wbuf_put(w, &s->sin6_port, 2);
+		pp_wbuf_put(w, &d->sin6_port, 2);
 	}
 }
 
@@ -166,12 +154,12 @@ int
 pp_proxyproto_v2(const struct pp_proxyproto_info *info, uint8_t *out,
                  size_t cap)
 {
-	struct wr w = {out, 0, cap};
+	struct pp_wbuf w = {out, 0, cap};
 	int fam = family_of(info);
 	size_t len_at, ssl_at;
 	unsigned client = PP_PP2_CLIENT_SSL | PP_PP2_CLIENT_CERT_SESS;
 
-	put(&w, v2_signature, sizeof(v2_signature));
+	pp_wbuf_put(&w, v2_signature, sizeof(v2_signature));
 	/* Version 2, command PROXY.  A caller on a unix socket still gets
 	 * PROXY (with AF_UNSPEC), not LOCAL: receivers drop the TLVs of a
 	 * LOCAL header, and with them the peer id. */
@@ -187,7 +175,7 @@ pp_proxyproto_v2(const struct pp_proxyproto_info *info, uint8_t *out,
 	ssl_at = w.len;
 	put_u16(&w, 0);
 	put_u8(&w, client);
-	put(&w, "\0\0\0\0", 4); /* verify: 0, the chain was verified */
+	pp_wbuf_put(&w, "\0\0\0\0", 4); /* verify: 0, the chain was verified */
 	put_str_tlv(&w, PP_PP2_SUBTYPE_SSL_VERSION, info->tls_version);
 	put_str_tlv(&w, PP_PP2_SUBTYPE_SSL_CN, info->cn);
 	put_str_tlv(&w, PP_PP2_SUBTYPE_SSL_CIPHER, info->cipher);
