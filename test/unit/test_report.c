@@ -1,0 +1,148 @@
+/*
+ * What the admin endpoint reports: readiness against the validity of the
+ * certificates a tunnel serves, the metrics exposition and the status
+ * document, for configurations put together here from the generated PKI
+ * (the expired and not-yet-valid forged vectors could never pass
+ * pp_config_build, yet a running certificate can expire).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <openssl/ssl.h>
+
+#include "config/config.h"
+#include "ops/report.h"
+#include "runtime/limits.h"
+#include "support.h"
+#include "tls/pem.h"
+
+/* A configuration with one inbound tunnel "t" serving the leaf of the
+ * forged vector ${vector} (or of node0 for "genuine"). */
+static struct pp_config *
+config_serving(const char *vector)
+{
+	char path[1024], err[256];
+	struct pp_config *c = pp_config_new();
+	struct pp_tunnel_conf *t;
+	STACK_OF(X509) * certs;
+
+	cr_assert_not_null(c);
+	t = pp_config_add_tunnel(c, PP_TUNNEL_INBOUND, "t");
+	cr_assert_not_null(t);
+	t_pki_path(path, sizeof(path), "nodes/forged/%s/chain.pem", vector);
+	certs = pp_pem_load_certs(path, err, sizeof(err));
+	cr_assert_not_null(certs, "%s: %s", path, err);
+	t->ctx = SSL_CTX_new(TLS_method());
+	cr_assert(SSL_CTX_use_certificate(t->ctx, sk_X509_value(certs, 0)));
+	for (size_t i = 1; i < sk_X509_num(certs); i++)
+		cr_assert(
+		    SSL_CTX_add1_chain_cert(t->ctx, sk_X509_value(certs, i)));
+	sk_X509_pop_free(certs, X509_free);
+	t->limit = pp_limit_get("t");
+	return (c);
+}
+
+static struct pp_ops_view
+view_of(const struct pp_config *c)
+{
+	struct pp_ops_view v = {.conf = c, .serving = 1, .workers = 1};
+	return (v);
+}
+
+Test(report, ready_with_valid_certificates)
+{
+	struct pp_config *c = config_serving("genuine");
+	struct pp_ops_view v = view_of(c);
+	struct pp_sb b = {0};
+
+	cr_assert_eq(pp_report_ready(&v, &b), 1);
+	cr_assert_str_eq(b.buf, "{\"ready\":true}\n");
+	pp_sb_free(&b);
+	pp_config_unref(c);
+}
+
+Test(report, not_ready_with_an_expired_certificate)
+{
+	struct pp_config *c = config_serving("expired");
+	struct pp_ops_view v = view_of(c);
+	struct pp_sb b = {0};
+
+	cr_assert_eq(pp_report_ready(&v, &b), 0);
+	cr_assert(strstr(b.buf, "\"reason\":\"certificate expired\"") != NULL,
+	          "%s", b.buf);
+	cr_assert(strstr(b.buf, "\"tunnel\":\"t\"") != NULL, "%s", b.buf);
+	cr_assert(strstr(b.buf, "\"certificate\":\"cert\"") != NULL, "%s",
+	          b.buf);
+	cr_assert(strstr(b.buf, "\"not_after\":\"") != NULL, "%s", b.buf);
+	pp_sb_free(&b);
+	pp_config_unref(c);
+}
+
+Test(report, not_ready_with_a_certificate_not_yet_valid)
+{
+	struct pp_config *c = config_serving("not-yet-valid");
+	struct pp_ops_view v = view_of(c);
+	struct pp_sb b = {0};
+
+	cr_assert_eq(pp_report_ready(&v, &b), 0);
+	cr_assert(strstr(b.buf, "certificate not yet valid") != NULL, "%s",
+	          b.buf);
+	cr_assert(strstr(b.buf, "\"not_before\":\"") != NULL, "%s", b.buf);
+	pp_sb_free(&b);
+	pp_config_unref(c);
+}
+
+Test(report, draining_and_starting_are_not_ready)
+{
+	struct pp_config *c = config_serving("genuine");
+	struct pp_ops_view v = view_of(c);
+	struct pp_sb b = {0};
+
+	v.draining = 1;
+	cr_assert_eq(pp_report_ready(&v, &b), 0);
+	cr_assert_str_eq(b.buf, "{\"ready\":false,\"reason\":\"draining\"}\n");
+	pp_sb_free(&b);
+	v.draining = 0;
+	v.serving = 0;
+	cr_assert_eq(pp_report_ready(&v, &b), 0);
+	cr_assert_str_eq(b.buf, "{\"ready\":false,\"reason\":\"starting\"}\n");
+	pp_sb_free(&b);
+	pp_config_unref(c);
+}
+
+Test(report, metrics_and_status_describe_the_tunnel)
+{
+	struct pp_config *c = config_serving("genuine");
+	struct pp_ops_view v = view_of(c);
+	struct pp_sb b = {0};
+
+	v.reloads_ok = 3;
+	v.reloads_failed = 1;
+	v.last_reload_error = "bad \"key\"";
+	pp_tstats_result(pp_limit_stats(c->tunnels[0].limit),
+	                 PP_RESULT_ESTABLISHED);
+	pp_report_metrics(&v, &b);
+	cr_assert(strstr(b.buf, "peerproxy_connections_total{tunnel=\"t\","
+	                        "result=\"established\"} 1\n") != NULL,
+	          "%s", b.buf);
+	cr_assert(strstr(b.buf, "peerproxy_reloads_total{result=\"success\"} "
+	                        "3\n") != NULL,
+	          "%s", b.buf);
+	cr_assert(strstr(b.buf,
+	                 "peerproxy_certificate_expiry_timestamp_"
+	                 "seconds{tunnel=\"t\",certificate=\"cert\"} ") != NULL,
+	          "%s", b.buf);
+	cr_assert_null(strstr(b.buf, "peerproxy_peers"), "no node data");
+	pp_sb_free(&b);
+	pp_report_status(&v, &b);
+	cr_assert(strstr(b.buf, "\"last_error\":\"bad \\\"key\\\"\"") != NULL,
+	          "%s", b.buf);
+	cr_assert(strstr(b.buf, "\"tunnels\":[{\"name\":\"t\",\"kind\":"
+	                        "\"inbound\"") != NULL,
+	          "%s", b.buf);
+	cr_assert(strstr(b.buf, "\"nodedata\":null}") != NULL, "%s", b.buf);
+	pp_sb_free(&b);
+	pp_config_unref(c);
+}
