@@ -243,10 +243,6 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 	pp_bufpool_put(&t->w->pool, t->back.buf);
 	pp_bufpool_put(&t->w->pool, t->hin.buf);
 	t->fwd.buf = t->back.buf = t->hin.buf = NULL;
-	atomic_fetch_add_explicit(&t->w->stats.bytes_up, t->fwd.bytes,
-	                          memory_order_relaxed);
-	atomic_fetch_add_explicit(&t->w->stats.bytes_down, t->back.bytes,
-	                          memory_order_relaxed);
 	if (t->dial != NULL)
 		pp_dial_cancel(t->dial); /* its callback drops the handle */
 	close_side(&t->acc, mode);
@@ -577,8 +573,6 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_str(&l, "reason", reason);
 	pp_log_str(&l, "detail", detail);
 	pp_log_end(&l);
-	atomic_fetch_add_explicit(&t->w->stats.refused, 1,
-	                          memory_order_relaxed);
 	pp_tstats_failure(stats_of(t), reason);
 	count_result(t, pp_result_of_reason(reason));
 }
@@ -1194,14 +1188,13 @@ conn_id(struct pp_worker *w)
 
 /* Over max_connections: close at once, before any TLS work, and say so. */
 static void
-refuse_over_limit(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
+refuse_over_limit(const struct pp_tunnel_conf *tc, int fd,
                   const struct sockaddr *sa, socklen_t salen)
 {
 	struct pp_logline l;
 	char remote[80];
 
 	close(fd);
-	atomic_fetch_add_explicit(&w->stats.refused, 1, memory_order_relaxed);
 	pp_tstats_failure(pp_limit_stats(tc->limit), "max_connections");
 	pp_tstats_result(pp_limit_stats(tc->limit), PP_RESULT_LIMITED);
 	pp_sockaddr_format(sa, salen, remote, sizeof(remote));
@@ -1220,7 +1213,7 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	struct pp_tunnel *t;
 
 	if (pp_limit_enter(tc->limit, tc->max_connections) != 0) {
-		refuse_over_limit(w, tc, fd, sa, salen);
+		refuse_over_limit(tc, fd, sa, salen);
 		return;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -1250,7 +1243,6 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 		t->next->prev = t;
 	w->tunnels = t;
 	w->ntunnels++;
-	atomic_fetch_add_explicit(&w->stats.accepted, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->stats.active, 1, memory_order_relaxed);
 
 	uv_timer_init(&w->loop, &t->timer);

@@ -39,13 +39,10 @@ struct pp_swap {
 	int *fds;
 };
 
-/* Counters a worker alone writes; readers sum them across workers. */
+/* Counters a worker alone writes; readers sum them across workers (the
+ * per-tunnel metrics live in the tunnel's limit record, ops/metrics.h). */
 struct pp_worker_stats {
-	atomic_ullong accepted;
-	atomic_ullong refused;
-	atomic_ullong active;
-	atomic_ullong bytes_up;
-	atomic_ullong bytes_down;
+	atomic_ullong active; /* tunnels open: the drain waits for zero */
 };
 
 struct pp_worker {
