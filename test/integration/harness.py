@@ -706,6 +706,27 @@ def call_expecting_refusal(addr, payload, timeout=IO_TIMEOUT):
     return got
 
 
+def send_until_blocked(s, total, block, seconds=6.0, stall=1.5):
+    """Write BLOCK repeatedly into socket S (up to TOTAL bytes, for at most
+    SECONDS) and stop once no byte has gone out for STALL seconds: the
+    pipeline behind S is full.  Returns (bytes sent, seconds blocked; 0.0
+    if it never blocked)."""
+    s.settimeout(0.25)
+    sent, t0 = 0, time.monotonic()
+    last_progress = t0
+    while sent < total and time.monotonic() - t0 < seconds:
+        try:
+            n = s.send(block[: min(len(block), total - sent)])
+        except socket.timeout:
+            n = 0
+        now = time.monotonic()
+        if n:
+            sent, last_progress = sent + n, now
+        elif now - last_progress >= stall:
+            return sent, now - last_progress
+    return sent, 0.0
+
+
 def outbound_yaml(name, listen, a, b, target, limits=None):
     """A `run` configuration's outbound tunnel entry: node A's link to node
     B's inbound at TARGET (LIMITS: the text of a `limits:` override)."""

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import harness
-from harness import connect, recv_all, run_cli, tunnel_closed_for
+from harness import connect, recv_all, run_cli
 
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -465,15 +465,7 @@ def test_yaml_both_mechanisms_run(pki, proxy, server, tmp_path):
     proxy_protocol_cert: true
     http_identity: true
 outbound:
-  - name: out
-    listen: {out_addr}
-    targets: [{in_addr}]
-    ca: {a.peer_dir(b) / "root-ca.crt"}
-    cert: {a.server_crt}
-    chain: {a.peer_dir(b) / "sub-ca.crt"}
-    key: {a.server_key}
-    peer: {b.id}
-""")
+""" + harness.outbound_yaml("out", out_addr, a, b, in_addr))
     p = proxy("run", "--config", path)
     s = connect(out_addr)
     s.sendall(b"GET / HTTP/1.1\r\n\r\n")
@@ -580,21 +572,8 @@ def test_a_stalled_app_stops_reads_with_http_identity(link, server):
     s = connect(lk.out_addr)
     s.sendall(b"POST /upload HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % total)
     assert stalled.wait(10)
-    s.settimeout(0.25)
-    sent, t0 = 0, time.monotonic()
-    last_progress, blocked_for = t0, 0.0
     try:
-        while sent < total and time.monotonic() - t0 < 6.0:
-            try:
-                n = s.send(block)
-            except socket.timeout:
-                n = 0
-            now = time.monotonic()
-            if n:
-                sent, last_progress = sent + n, now
-            elif now - last_progress >= 1.5:
-                blocked_for = now - last_progress
-                break
+        sent, blocked_for = harness.send_until_blocked(s, total, block)
     finally:
         sampler.stop()
         s.close()

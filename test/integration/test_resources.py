@@ -4,7 +4,6 @@ and graceful drain on SIGTERM/SIGINT."""
 import hashlib
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -61,28 +60,12 @@ def test_stalled_reader_backpressure_bounds_memory(link, server):
     sampler.start()
     total = 200 << 20
     block = memoryview(os.urandom(1 << 20))
-    sent = 0
     s = connect(lk.out_addr)
-    s.settimeout(0.25)
-    t0 = time.monotonic()
-    last_progress = t0
-    blocked_for = 0.0
     try:
         sink.wait_accepted(2)
         # write as fast as possible for up to 6 s; stop once the writer has
         # made no progress for 1.5 s (the pipeline is full)
-        while sent < total and time.monotonic() - t0 < 6.0:
-            try:
-                n = s.send(block[: min(len(block), total - sent)])
-            except socket.timeout:
-                n = 0
-            now = time.monotonic()
-            if n:
-                sent += n
-                last_progress = now
-            elif now - last_progress >= 1.5:
-                blocked_for = now - last_progress
-                break
+        sent, blocked_for = harness.send_until_blocked(s, total, block)
     finally:
         sampler.stop()
         s.close()

@@ -44,6 +44,13 @@ config_serving(const char *vector)
 	return (c);
 }
 
+/* Assert that the report ${buf} contains ${needle}. */
+static void
+assert_has(const char *buf, const char *needle)
+{
+	cr_assert(strstr(buf, needle) != NULL, "no %s in:\n%s", needle, buf);
+}
+
 static struct pp_ops_view
 view_of(const struct pp_config *c)
 {
@@ -70,12 +77,10 @@ Test(report, not_ready_with_an_expired_certificate)
 	struct pp_sb b = {0};
 
 	cr_assert_eq(pp_report_ready(&v, &b), 0);
-	cr_assert(strstr(b.buf, "\"reason\":\"certificate expired\"") != NULL,
-	          "%s", b.buf);
-	cr_assert(strstr(b.buf, "\"tunnel\":\"t\"") != NULL, "%s", b.buf);
-	cr_assert(strstr(b.buf, "\"certificate\":\"cert\"") != NULL, "%s",
-	          b.buf);
-	cr_assert(strstr(b.buf, "\"not_after\":\"") != NULL, "%s", b.buf);
+	assert_has(b.buf, "\"reason\":\"certificate expired\"");
+	assert_has(b.buf, "\"tunnel\":\"t\"");
+	assert_has(b.buf, "\"certificate\":\"cert\"");
+	assert_has(b.buf, "\"not_after\":\"");
 	pp_sb_free(&b);
 	pp_config_unref(c);
 }
@@ -87,9 +92,8 @@ Test(report, not_ready_with_a_certificate_not_yet_valid)
 	struct pp_sb b = {0};
 
 	cr_assert_eq(pp_report_ready(&v, &b), 0);
-	cr_assert(strstr(b.buf, "certificate not yet valid") != NULL, "%s",
-	          b.buf);
-	cr_assert(strstr(b.buf, "\"not_before\":\"") != NULL, "%s", b.buf);
+	assert_has(b.buf, "certificate not yet valid");
+	assert_has(b.buf, "\"not_before\":\"");
 	pp_sb_free(&b);
 	pp_config_unref(c);
 }
@@ -124,25 +128,19 @@ Test(report, metrics_and_status_describe_the_tunnel)
 	pp_tstats_result(pp_limit_stats(c->tunnels[0].limit),
 	                 PP_RESULT_ESTABLISHED);
 	pp_report_metrics(&v, &b);
-	cr_assert(strstr(b.buf, "peerproxy_connections_total{tunnel=\"t\","
-	                        "result=\"established\"} 1\n") != NULL,
-	          "%s", b.buf);
-	cr_assert(strstr(b.buf, "peerproxy_reloads_total{result=\"success\"} "
-	                        "3\n") != NULL,
-	          "%s", b.buf);
-	cr_assert(strstr(b.buf,
-	                 "peerproxy_certificate_expiry_timestamp_"
-	                 "seconds{tunnel=\"t\",certificate=\"cert\"} ") != NULL,
-	          "%s", b.buf);
+	assert_has(b.buf, "peerproxy_connections_total{tunnel=\"t\","
+	                  "result=\"established\"} 1\n");
+	assert_has(b.buf, "peerproxy_reloads_total{result=\"success\"} "
+	                  "3\n");
+	assert_has(b.buf, "peerproxy_certificate_expiry_timestamp_"
+	                  "seconds{tunnel=\"t\",certificate=\"cert\"} ");
 	cr_assert_null(strstr(b.buf, "peerproxy_peers"), "no node data");
 	pp_sb_free(&b);
 	pp_report_status(&v, &b);
-	cr_assert(strstr(b.buf, "\"last_error\":\"bad \\\"key\\\"\"") != NULL,
-	          "%s", b.buf);
-	cr_assert(strstr(b.buf, "\"tunnels\":[{\"name\":\"t\",\"kind\":"
-	                        "\"inbound\"") != NULL,
-	          "%s", b.buf);
-	cr_assert(strstr(b.buf, "\"nodedata\":null}") != NULL, "%s", b.buf);
+	assert_has(b.buf, "\"last_error\":\"bad \\\"key\\\"\"");
+	assert_has(b.buf, "\"tunnels\":[{\"name\":\"t\",\"kind\":"
+	                  "\"inbound\"");
+	assert_has(b.buf, "\"nodedata\":null}");
 	pp_sb_free(&b);
 	pp_config_unref(c);
 }
