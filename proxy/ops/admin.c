@@ -23,7 +23,8 @@ struct conn {
 	size_t body_bytes;
 	int head_done;
 	int complete;
-	int error_status; /* a limit was hit: answer this and close */
+	int error_status;       /* a limit was hit: answer this and close */
+	const char *error_text; /* ... saying this */
 	int replying;
 	int handles;
 	char readbuf[4096];
@@ -214,7 +215,8 @@ on_url(http_parser *p, const char *at, size_t len)
 	struct conn *c = p->data;
 
 	if (c->url_len + len >= sizeof(c->url)) {
-		c->error_status = 414;
+		c->error_status = 431;
+		c->error_text = "request target too long";
 		return (-1);
 	}
 	memcpy(c->url + c->url_len, at, len);
@@ -241,6 +243,7 @@ on_body(http_parser *p, const char *at, size_t len)
 	c->body_bytes += len;
 	if (c->body_bytes > PP_ADMIN_BODY_MAX) {
 		c->error_status = 413;
+		c->error_text = "request body too large";
 		return (-1);
 	}
 	return (0);
@@ -308,10 +311,8 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		dispatch(c);
 		return;
 	}
-	if (c->error_status == 413) {
-		conn_error(c, 413, "request body too large");
-	} else if (c->error_status == 414) {
-		conn_error(c, 431, "request target too long");
+	if (c->error_status != 0) {
+		conn_error(c, c->error_status, c->error_text);
 	} else if (HTTP_PARSER_ERRNO(&c->parser) == HPE_HEADER_OVERFLOW) {
 		conn_error(c, 431, "request head too large");
 	} else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
