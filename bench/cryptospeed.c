@@ -25,6 +25,8 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "pemfile.h"
+
 static double
 now(void)
 {
@@ -37,22 +39,7 @@ now(void)
 static void *
 load(const char *path, int cert)
 {
-	FILE *f = fopen(path, "r");
-	void *p;
-
-	if (f == NULL) {
-		perror(path);
-		exit(2);
-	}
-	p = cert ? (void *)PEM_read_X509(f, NULL, NULL, NULL)
-	         : (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (p == NULL) {
-		fprintf(stderr, "cryptospeed: %s: no %s\n", path,
-		        cert ? "certificate" : "private key");
-		exit(2);
-	}
-	return (p);
+	return (pem_read_or_exit("cryptospeed", path, cert));
 }
 
 /* The digest-sign/verify context for ${key} as TLS 1.3 uses it. */

@@ -30,6 +30,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "pemfile.h"
+
 static enum ssl_verify_result_t
 accept_all(SSL *ssl, uint8_t *alert)
 {
@@ -42,22 +44,9 @@ static void *
 read_pem(const char *dir, const char *name, int cert)
 {
 	char path[1024];
-	FILE *f;
-	void *p;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = fopen(path, "r")) == NULL) {
-		perror(path);
-		exit(2);
-	}
-	p = cert ? (void *)PEM_read_X509(f, NULL, NULL, NULL)
-	         : (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (p == NULL) {
-		fprintf(stderr, "sslmem: cannot read %s\n", path);
-		exit(2);
-	}
-	return (p);
+	return (pem_read_or_exit("sslmem", path, cert));
 }
 
 static CRYPTO_BUFFER *
