@@ -42,8 +42,6 @@ struct pp_admin {
 	int handles;
 };
 
-static http_parser_settings settings;
-
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 
 const char *
@@ -259,6 +257,13 @@ on_message_complete(http_parser *p)
 	return (0);
 }
 
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
 static void
 dispatch(struct conn *c)
 {
@@ -374,10 +379,6 @@ pp_admin_start(uv_loop_t *loop, const struct pp_addr *addr, pp_admin_fn *fn,
 	struct pp_admin *a;
 	int fd, r;
 
-	settings.on_url = on_url;
-	settings.on_headers_complete = on_headers_complete;
-	settings.on_body = on_body;
-	settings.on_message_complete = on_message_complete;
 	if (addr->kind == PP_ADDR_UNIX) {
 		snprintf(err, errlen, "a unix socket is not supported here");
 		return (NULL);
