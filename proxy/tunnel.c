@@ -561,6 +561,10 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 {
 	struct pp_logline l;
 
+	/* Counted before the line is written: whoever reads the line and then
+	 * the metrics sees both. */
+	pp_tstats_failure(stats_of(t), reason);
+	count_result(t, pp_result_of_reason(reason));
 	pp_log_begin(&l, PP_LOG_WARN, "handshake_refused");
 	pp_log_str(&l, "tunnel", t->tc->name);
 	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
@@ -573,8 +577,6 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_str(&l, "reason", reason);
 	pp_log_str(&l, "detail", detail);
 	pp_log_end(&l);
-	pp_tstats_failure(stats_of(t), reason);
-	count_result(t, pp_result_of_reason(reason));
 }
 
 static void
