@@ -348,8 +348,18 @@ side_read(struct side *s, uint8_t *buf, size_t cap, const char **reason,
 		return (
 		    plain_failed(s, UV_READABLE, "read", reason, detail, dlen));
 	}
-	if ((r = SSL_read(s->ssl, buf, (int)cap)) > 0)
-		return (r);
+	if ((r = SSL_read(s->ssl, buf, (int)cap)) > 0) {
+		/* SSL_read stops at a record's end: fill the buffer from
+		 * what is already here, so one send carries several records.
+		 * A failure or end of stream met on the way is sticky: the
+		 * next call reports it. */
+		size_t got = (size_t)r;
+		while (got < cap &&
+		       (r = SSL_read(s->ssl, buf + got, (int)(cap - got))) > 0)
+			got += (size_t)r;
+		ERR_clear_error();
+		return ((ssize_t)got);
+	}
 	switch (SSL_get_error(s->ssl, r)) {
 	case SSL_ERROR_ZERO_RETURN: /* close_notify */
 		return (0);
@@ -996,7 +1006,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		    *pp_session_cache_slot(t->w->sessions, t->tc, t->target);
 		t->tlsc.keep_session = keep_session;
 	}
-	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->tlsc);
+	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->w->pool, &t->tlsc);
 	if (t->up.ssl == NULL ||
 	    (t->tc->server_name != NULL && !pp_addr_is_ip(t->tc->server_name) &&
 	     !SSL_set_tlsext_host_name(t->up.ssl, t->tc->server_name))) {
@@ -1263,7 +1273,7 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 		start_request(t);
 		return;
 	}
-	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &t->tlsc);
+	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &w->pool, &t->tlsc);
 	if (t->acc.ssl == NULL) {
 		tunnel_close(t, "error", "cannot create TLS connection",
 		             CLOSE_ABORT);

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include "tls/pem.h"
+#include "tls/readahead.h"
 
 #ifndef OPENSSL_IS_BORINGSSL
 #error "peerproxy must be built against BoringSSL"
@@ -203,16 +204,19 @@ pp_tls_version_parse(const char *s, int *out)
 }
 
 SSL *
-pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c)
+pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_bufpool *pool,
+               struct pp_tls_conn *c)
 {
 	SSL *ssl;
+	BIO *bio;
 
 	if ((ssl = SSL_new(ctx)) == NULL)
 		return (NULL);
-	if (!SSL_set_fd(ssl, fd)) {
+	if ((bio = pp_readahead_new(fd, pool)) == NULL) {
 		SSL_free(ssl);
 		return (NULL);
 	}
+	SSL_set_bio(ssl, bio, bio); /* one reference, now the SSL's */
 	SSL_set_app_data(ssl, c);
 	if (c->offer != NULL)
 		SSL_set_session(ssl, c->offer);

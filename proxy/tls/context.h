@@ -13,6 +13,8 @@
 
 #include "tls/trust.h"
 
+struct pp_bufpool;
+
 struct pp_tls_params {
 	const char *cert_file;  /* leaf, optionally followed by more */
 	const char *chain_file; /* NULL, or certificates sent after them */
@@ -44,9 +46,12 @@ struct pp_tls_conn {
  * version ${out}.  Return 0, or -1. */
 int pp_tls_version_parse(const char *s, int *out);
 
-/* pp_tls_ssl_new(ctx, fd, c): a connection on socket ${fd} using ${c}
- * (which must outlive it); a client offers c->offer if set. */
-SSL *pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_tls_conn *c);
+/* pp_tls_ssl_new(ctx, fd, pool, c): a connection on socket ${fd} using ${c}
+ * (which must outlive it), reading ahead through buffers of ${pool} (see
+ * tls/readahead.h; the pool's thread only); a client offers c->offer if
+ * set. */
+SSL *pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_bufpool *pool,
+                    struct pp_tls_conn *c);
 
 /* pp_tls_verify(ssl, v): run the context's trust policy on the peer chain
  * of ${ssl} (also of a resumed session), filling ${v}.  Return 0 if

@@ -20,16 +20,25 @@
 #include "support.h"
 #include "tls/context.h"
 #include "tls/trust.h"
+#include "util/bufpool.h"
 
 static struct t_node nodes[3];
+static struct pp_bufpool pool; /* the read-ahead buffers of every SSL */
 
 static void
 load_nodes(void)
 {
 	t_nodes(nodes, 3);
+	cr_assert_eq(pp_bufpool_init(&pool, 4), 0);
 }
 
-TestSuite(context, .init = load_nodes);
+static void
+drop_pool(void)
+{
+	pp_bufpool_destroy(&pool);
+}
+
+TestSuite(context, .init = load_nodes, .fini = drop_pool);
 
 /* nodes[n].dir/rel, in one of a few static buffers. */
 static const char *
@@ -272,8 +281,8 @@ handshake(SSL_CTX *server_ctx, SSL_CTX *client_ctx, struct side *srv,
 	             strerror(errno));
 	nonblocking(fd[0]);
 	nonblocking(fd[1]);
-	srv->ssl = pp_tls_ssl_new(server_ctx, fd[0], &srv->c);
-	cli->ssl = pp_tls_ssl_new(client_ctx, fd[1], &cli->c);
+	srv->ssl = pp_tls_ssl_new(server_ctx, fd[0], &pool, &srv->c);
+	cli->ssl = pp_tls_ssl_new(client_ctx, fd[1], &pool, &cli->c);
 	cr_assert_not_null(srv->ssl);
 	cr_assert_not_null(cli->ssl);
 	SSL_set_accept_state(srv->ssl);
@@ -295,6 +304,7 @@ finish(struct side *srv, struct side *cli, int fd[2])
 {
 	SSL_free(srv->ssl);
 	SSL_free(cli->ssl);
+	cr_assert_eq(pool.in_use, 0, "a read-ahead buffer outlived its SSL");
 	close(fd[0]);
 	close(fd[1]);
 }
