@@ -181,9 +181,9 @@ def test_resources_requests_and_limits(rendered):
         assert _quantity(res["requests"][what]) <= _quantity(res["limits"][what]), what
     _, config = _config(by_kind)
     # One worker per CPU of the limit, and the connection cap fits in memory
-    # (4 MiB at start, up to 50 KiB per busy tunnel: deployment.yaml).
+    # (4 MiB at start, up to 150 KiB per busy tunnel: deployment.yaml).
     assert config["workers"] <= max(1, int(_quantity(res["limits"]["cpu"])))
-    worst = 4 * 2 ** 20 + config["limits"]["max_connections"] * 50 * 2 ** 10
+    worst = 4 * 2 ** 20 + config["limits"]["max_connections"] * 150 * 2 ** 10
     assert worst < _quantity(res["limits"]["memory"])
 
 
