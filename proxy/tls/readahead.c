@@ -87,10 +87,21 @@ ra_write(BIO *b, const char *in, int inl)
 static long
 ra_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	(void)b;
+	struct readahead *ra = BIO_get_data(b);
+
 	(void)num;
-	(void)ptr;
-	return (cmd == BIO_CTRL_FLUSH ? 1 : 0);
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return (1);
+	case BIO_CTRL_PENDING: /* bytes read ahead, not yet handed out */
+		return ((long)ra->len);
+	case BIO_C_GET_FD:
+		if (ptr != NULL)
+			*(int *)ptr = ra->fd;
+		return (ra->fd);
+	default:
+		return (0);
+	}
 }
 
 static int

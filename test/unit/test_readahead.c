@@ -54,6 +54,7 @@ Test(readahead, small_reads_are_served_from_one_recv)
 	cr_assert_eq(BIO_read(f.bio, out, 6), 6);
 	cr_assert_arr_eq(out, "header", 6);
 	cr_assert_eq(f.pool.in_use, 1, "the rest waits in a pool buffer");
+	cr_assert_eq(BIO_pending(f.bio), 18);
 	/* The socket is empty now: the rest can only come from the buffer. */
 	char probe;
 	cr_assert_eq(recv(f.fd[0], &probe, 1, MSG_PEEK), -1);
@@ -123,6 +124,9 @@ Test(readahead, writes_go_straight_to_the_socket)
 	char in[8];
 
 	setup(&f);
+	int fd = -1;
+	cr_assert_eq(BIO_get_fd(f.bio, &fd), f.fd[0]);
+	cr_assert_eq(fd, f.fd[0]);
 	cr_assert_eq(BIO_write(f.bio, "hello", 5), 5);
 	cr_assert_eq(BIO_flush(f.bio), 1);
 	cr_assert_eq(read(f.fd[1], in, sizeof(in)), 5);
