@@ -1255,7 +1255,12 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 		t->next->prev = t;
 	w->tunnels = t;
 	w->ntunnels++;
-	atomic_fetch_add_explicit(&w->stats.active, 1, memory_order_relaxed);
+	unsigned long long open =
+	    1 + atomic_fetch_add_explicit(&w->stats.active, 1,
+	                                  memory_order_relaxed);
+	if (open > atomic_load_explicit(&w->stats.peak, memory_order_relaxed))
+		atomic_store_explicit(&w->stats.peak, open,
+		                      memory_order_relaxed);
 
 	uv_timer_init(&w->loop, &t->timer);
 	t->timer.data = t;

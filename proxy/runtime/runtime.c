@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdatomic.h>
@@ -45,7 +48,9 @@ struct pp_runtime {
 	int serving;            /* listeners bound, workers running */
 	struct pp_admin *admin; /* NULL: admin endpoint off */
 	struct pp_watch *watch; /* NULL: no file watch */
-	uv_timer_t log_timer;   /* reports suppressed log lines */
+	uv_timer_t log_timer;   /* suppressed log lines, memory trim */
+	uint64_t trim_peak;     /* most tunnels open since the last trim */
+	uint64_t trim_last_ms;
 	uint64_t start_unix_ms, start_ms;
 	char last_error[512]; /* of the last reload; "" if it worked */
 };
@@ -623,11 +628,67 @@ admin_start(struct pp_runtime *rt)
 	return (0);
 }
 
+/* Resident set size in KiB, or 0 if unknown. */
+static uint64_t
+rss_kib(void)
+{
+	unsigned long long size, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return (0);
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return ((uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* glibc keeps the heap pages freed tunnels leave behind, so after a burst
+ * the process would stay at its peak size for good.  Once at least
+ * TRIM_DROP tunnels have closed since the peak, and at most half of the
+ * peak is still open (steady churn trims nothing), hand the free pages
+ * back, at most every TRIM_EVERY_MS. */
+#define TRIM_DROP     128
+#define TRIM_EVERY_MS 10000
+
+static void
+trim_memory(struct pp_runtime *rt)
+{
+	uint64_t open = 0, peak = 0, before;
+	struct pp_logline l;
+
+	for (int i = 0; i < rt->nworkers; i++) {
+		struct pp_worker_stats *s = &rt->workers[i].stats;
+		uint64_t a = atomic_load(&s->active);
+		uint64_t p = atomic_exchange(&s->peak, a);
+
+		open += a;
+		peak += p > a ? p : a;
+	}
+	if (peak > rt->trim_peak)
+		rt->trim_peak = peak;
+	if (rt->trim_peak < open + TRIM_DROP || open > rt->trim_peak / 2 ||
+	    uv_now(rt->loop) - rt->trim_last_ms < TRIM_EVERY_MS)
+		return;
+	before = rss_kib();
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	pp_log_begin(&l, PP_LOG_INFO, "memory_trimmed");
+	pp_log_u64(&l, "tunnels_peak", rt->trim_peak);
+	pp_log_u64(&l, "tunnels_open", open);
+	pp_log_u64(&l, "rss_before_kib", before);
+	pp_log_u64(&l, "rss_after_kib", rss_kib());
+	pp_log_end(&l);
+	rt->trim_peak = open;
+	rt->trim_last_ms = uv_now(rt->loop);
+}
+
 static void
 on_log_timer(uv_timer_t *h)
 {
-	(void)h;
 	pp_log_flush_suppressed();
+	trim_memory(h->data);
 }
 
 /* Open every listener for every worker: fds[w * ntunnels + t]. */
@@ -759,6 +820,7 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	uv_timer_init(rt.loop, &rt.rescan_timer);
 	rt.rescan_timer.data = &rt;
 	uv_timer_init(rt.loop, &rt.log_timer);
+	rt.log_timer.data = &rt;
 	uv_timer_start(&rt.log_timer, on_log_timer, 1000, 1000);
 	uv_unref((uv_handle_t *)&rt.log_timer);
 	rt.start_ms = uv_now(rt.loop);

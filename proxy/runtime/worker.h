@@ -43,6 +43,7 @@ struct pp_swap {
  * per-tunnel metrics live in the tunnel's limit record, ops/metrics.h). */
 struct pp_worker_stats {
 	atomic_ullong active; /* tunnels open: the drain waits for zero */
+	atomic_ullong peak;   /* most open at once since the runtime took it */
 };
 
 struct pp_worker {

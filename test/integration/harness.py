@@ -30,6 +30,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PROXY_BIN = os.environ.get("PEERPROXY_BIN") or str(REPO / "build" / "peerproxy")
+
+
+def sanitized():
+    """True if the binary under test is an ASan build (its allocator keeps
+    freed memory in quarantine: RSS says nothing about ours)."""
+    with open(PROXY_BIN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def rss_kib(pid):
+    """The resident set size of process PID, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 PKI_BIN = os.environ.get("PEERPROXY_PKI") or str(REPO / "test" / "pki" / "pki")
 OPENSSL = os.environ.get("PEERPROXY_OPENSSL") or "openssl"
 

@@ -356,9 +356,12 @@ def test_soak_concurrent_tunnels(link):
             assert time.monotonic() < deadline, "soak too slow: %d tunnels open" % len(socks)
         assert len(socks) == n
         # all n are open at once: each proxy holds two sockets per tunnel
+        held = {}
         for proc in (lk.outbound, lk.inbound):
             fds = len(os.listdir("/proc/%d/fd" % proc.pid))
             assert fds >= 2 * n, "%s has %d descriptors for %d tunnels" % (proc.name, fds, n)
+            held[proc.name] = harness.rss_kib(proc.pid)
+        mark = {proc.name: proc.mark() for proc in (lk.outbound, lk.inbound)}
         for s in socks:
             s.close()
         recs = lk.inbound.wait_events("tunnel_closed", n, timeout=120)
@@ -366,6 +369,18 @@ def test_soak_concurrent_tunnels(link):
         assert all(r["reason"] in ("done", "client_reset") for r in recs), \
             [r for r in recs if r["reason"] not in ("done", "client_reset")][:3]
         assert sum(int(r["bytes_up"]) for r in recs) == sum(map(len, payloads))
+        # The heap the tunnels used goes back to the system once they are
+        # gone (glibc alone would keep it: malloc_trim).
+        for proc in (lk.outbound, lk.inbound):
+            t = proc.wait_event("memory_trimmed", since=mark[proc.name], timeout=30)
+            peak, left = int(t["tunnels_peak"]), int(t["tunnels_open"])
+            assert peak - left >= 128 and left <= peak // 2, t
+            if n >= 1000 and not harness.sanitized():
+                before, after = int(t["rss_before_kib"]), int(t["rss_after_kib"])
+                assert after < before, t
+                # an idle tunnel costs a side 6-18 KiB: most of it comes back
+                now = harness.rss_kib(proc.pid)
+                assert now < held[proc.name] - 4 * n, (proc.name, held[proc.name], now, t)
         print("soak: %d concurrent tunnels verified" % n)
     finally:
         echo.stdin.close()
