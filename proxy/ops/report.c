@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/crypto.h>
@@ -219,6 +221,72 @@ expiry_sample(void *arg, const struct pp_tunnel_conf *tc,
 	             (long long)asn1_unix(X509_get0_notAfter(c->x)));
 }
 
+/* The process_* families every Prometheus client library exports, so
+ * dashboards made for them work unchanged. */
+static void
+process_metrics(const struct pp_ops_view *v, struct pp_sb *b)
+{
+	unsigned long long pages = 0, resident = 0;
+	unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+	struct rusage ru;
+	struct rlimit rl;
+	unsigned fds = 0;
+	DIR *d;
+	FILE *f;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		pp_sb_printf(
+		    b,
+		    "# HELP process_cpu_seconds_total User and system "
+		    "CPU time spent in seconds.\n"
+		    "# TYPE process_cpu_seconds_total counter\n"
+		    "process_cpu_seconds_total %.3f\n",
+		    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+		        (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
+		            1e6);
+	if ((f = fopen("/proc/self/statm", "r")) != NULL) {
+		if (fscanf(f, "%llu %llu", &pages, &resident) == 2)
+			pp_sb_printf(
+			    b,
+			    "# HELP process_virtual_memory_bytes "
+			    "Virtual memory size in bytes.\n"
+			    "# TYPE process_virtual_memory_bytes gauge\n"
+			    "process_virtual_memory_bytes %llu\n"
+			    "# HELP process_resident_memory_bytes "
+			    "Resident memory size in bytes.\n"
+			    "# TYPE process_resident_memory_bytes gauge\n"
+			    "process_resident_memory_bytes %llu\n",
+			    pages * page, resident * page);
+		fclose(f);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL)
+			fds += e->d_name[0] != '.';
+		closedir(d);
+		/* Less the one that read the directory. */
+		pp_sb_printf(b,
+		             "# HELP process_open_fds Number of open file "
+		             "descriptors.\n"
+		             "# TYPE process_open_fds gauge\n"
+		             "process_open_fds %u\n",
+		             fds > 0 ? fds - 1 : 0);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		pp_sb_printf(b,
+		             "# HELP process_max_fds Maximum number of open "
+		             "file descriptors.\n"
+		             "# TYPE process_max_fds gauge\n"
+		             "process_max_fds %llu\n",
+		             (unsigned long long)rl.rlim_cur);
+	pp_sb_printf(b,
+	             "# HELP process_start_time_seconds Start time of the "
+	             "process since unix epoch in seconds.\n"
+	             "# TYPE process_start_time_seconds gauge\n"
+	             "process_start_time_seconds %.3f\n",
+	             (double)v->start_unix_ms / 1000.0);
+}
+
 void
 pp_report_metrics(const struct pp_ops_view *v, struct pp_sb *b)
 {
@@ -268,6 +336,7 @@ pp_report_metrics(const struct pp_ops_view *v, struct pp_sb *b)
 	             "# TYPE peerproxy_start_time_seconds gauge\n"
 	             "peerproxy_start_time_seconds %.3f\n",
 	             v->draining, (double)v->start_unix_ms / 1000.0);
+	process_metrics(v, b);
 }
 
 /* ---- status ---- */

@@ -285,6 +285,12 @@ def test_metrics_move_with_traffic_refusals_and_reloads(pki, proxy, echo, tmp_pa
         assert harness.recv_line(s) == b"hold\n"
         m = scrape(p.admin)
         assert metric(m, "peerproxy_active_connections", tunnel="stomp") == 1
+        # the process families: the tunnel's four sockets are among the
+        # descriptors counted (the admin connection may come and go)
+        fds = len(os.listdir("/proc/%d/fd" % p.pid))
+        assert abs(metric(m, "process_open_fds") - fds) <= 2, (fds, m)
+        assert metric(m, "process_resident_memory_bytes") > 2 ** 20
+        assert metric(m, "process_cpu_seconds_total") > 0
         _, doc = admin_json(p.admin, "GET", "/status")
         stomp = next(t for t in doc["tunnels"] if t["name"] == "stomp")
         assert stomp["open_connections"] == 1

@@ -8,6 +8,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <openssl/ssl.h>
@@ -141,6 +143,59 @@ Test(report, metrics_and_status_describe_the_tunnel)
 	assert_has(b.buf, "\"tunnels\":[{\"name\":\"t\",\"kind\":"
 	                  "\"inbound\"");
 	assert_has(b.buf, "\"nodedata\":null}");
+	pp_sb_free(&b);
+	pp_config_unref(c);
+}
+
+/* The value of the sample line starting with ${name} and a space. */
+static double
+sample(const char *buf, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = buf; p != NULL && *p != '\0';) {
+		if (strncmp(p, name, n) == 0 && p[n] == ' ')
+			return (strtod(p + n + 1, NULL));
+		p = strchr(p, '\n');
+		p = p != NULL ? p + 1 : NULL;
+	}
+	cr_assert_fail("no sample %s in:\n%s", name, buf);
+	return (-1);
+}
+
+Test(report, process_metrics_follow_the_process)
+{
+	struct pp_config *c = config_serving("genuine");
+	struct pp_ops_view v = view_of(c);
+	struct pp_sb b = {0};
+	struct rlimit rl;
+	double fds;
+	int extra[5];
+
+	v.start_unix_ms = 1700000000250ULL;
+	pp_report_metrics(&v, &b);
+	assert_has(b.buf, "# TYPE process_cpu_seconds_total counter\n");
+	assert_has(b.buf, "# TYPE process_resident_memory_bytes gauge\n");
+	cr_assert_gt(sample(b.buf, "process_resident_memory_bytes"), 1 << 20);
+	cr_assert_geq(sample(b.buf, "process_virtual_memory_bytes"),
+	              sample(b.buf, "process_resident_memory_bytes"));
+	cr_assert_geq(sample(b.buf, "process_cpu_seconds_total"), 0);
+	cr_assert_eq(sample(b.buf, "process_start_time_seconds"),
+	             1700000000.25);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur != RLIM_INFINITY)
+		cr_assert_eq(sample(b.buf, "process_max_fds"),
+		             (double)rl.rlim_cur);
+	fds = sample(b.buf, "process_open_fds");
+	cr_assert_geq(fds, 3);
+	pp_sb_free(&b);
+	/* Five more descriptors show as five more. */
+	for (int i = 0; i < 5; i++)
+		cr_assert_geq(extra[i] = dup(0), 0);
+	pp_report_metrics(&v, &b);
+	cr_assert_eq(sample(b.buf, "process_open_fds"), fds + 5);
+	for (int i = 0; i < 5; i++)
+		close(extra[i]);
 	pp_sb_free(&b);
 	pp_config_unref(c);
 }
