@@ -137,8 +137,8 @@ check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
 
 	if ((peer_view = pp_trust_new(&tp, why, len)) == NULL)
 		return (-1);
-	SSL_CTX_get0_chain_certs(t->ctx, &chain); /* borrowed */
-	leaf = SSL_CTX_get0_certificate(t->ctx);
+	chain = pp_tls_ctx_chain(t->ctx); /* borrowed */
+	leaf = pp_tls_ctx_leaf(t->ctx);
 	if (leaf != NULL && pp_trust_check(peer_view, leaf, chain, &v) == 0)
 		rc = 0;
 	else

@@ -16,6 +16,7 @@
 #include "config/nodedata.h"
 #include "ops/metrics.h"
 #include "runtime/limits.h"
+#include "tls/context.h"
 #include "tls/identity.h"
 
 #ifndef PEERPROXY_VERSION
@@ -61,11 +62,11 @@ each_cert(const struct pp_tunnel_conf *tc, cert_fn *fn, void *arg)
 
 	if (tc->ctx == NULL)
 		return;
-	if ((c.x = SSL_CTX_get0_certificate(tc->ctx)) != NULL) {
+	if ((c.x = pp_tls_ctx_leaf(tc->ctx)) != NULL) {
 		snprintf(c.role, sizeof(c.role), "cert");
 		fn(arg, tc, &c);
 	}
-	if (SSL_CTX_get0_chain_certs(tc->ctx, &chain))
+	if ((chain = pp_tls_ctx_chain(tc->ctx)) != NULL)
 		each_in(chain, "chain", tc, fn, arg);
 	if (tc->trust != NULL)
 		each_in(pp_trust_anchors(tc->trust), "ca", tc, fn, arg);

@@ -24,6 +24,7 @@
 #include "ops/report.h"
 #include "ops/watch.h"
 #include "runtime/worker.h"
+#include "tls/context.h"
 #include "util/log.h"
 
 /* How long file changes must settle before a reload. */
@@ -357,8 +358,8 @@ certs_changed(const struct pp_config *a, const struct pp_config *b, char *out,
 			if (strcmp(ot->name, nt->name) != 0 ||
 			    ot->ctx == NULL || nt->ctx == NULL)
 				continue;
-			x = SSL_CTX_get0_certificate(ot->ctx);
-			y = SSL_CTX_get0_certificate(nt->ctx);
+			x = pp_tls_ctx_leaf(ot->ctx);
+			y = pp_tls_ctx_leaf(nt->ctx);
 			if (x != NULL && y != NULL && X509_cmp(x, y) != 0 &&
 			    used < len)
 				used += (size_t)snprintf(

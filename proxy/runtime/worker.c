@@ -12,8 +12,8 @@
 
 /* Connections accepted per readiness event before serving other work. */
 #define ACCEPT_BATCH 64
-/* Spare I/O buffers a worker keeps (16 KiB each). */
-#define POOL_SPARE 128
+/* Spare I/O buffers a worker keeps (PP_BUF_SIZE each: 2 MiB). */
+#define POOL_SPARE 64
 /* Client TLS sessions a worker keeps: one per (tunnel, target address). */
 #define SESSION_SLOTS 256
 /* Back-off while the process is out of file descriptors. */

@@ -1,9 +1,13 @@
 #include "tls/context.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/mem.h>
+#include <openssl/pool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -79,6 +83,160 @@ done:
 	return (rc);
 }
 
+/*
+ * Contexts use TLS_with_buffers_method: BoringSSL keeps every certificate
+ * as DER in a CRYPTO_BUFFER and parses none of them, so an idle connection
+ * holds no X509 copies of its peer's chain (measured with bench/sslmem:
+ * 4.7 KiB instead of 15.7 KiB per server connection, 3.9 instead of 9.5
+ * per client).  One process-wide buffer pool shares identical
+ * certificates: every connection of a peer points at one copy of its
+ * chain.  Our own certificates are kept parsed beside the context for the
+ * reports (ex_data, freed with it).
+ */
+static CRYPTO_BUFFER_POOL *cert_pool;
+static int own_index = -1;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+struct own_certs {
+	X509 *leaf;
+	STACK_OF(X509) * chain;
+};
+
+static void
+free_own(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int index, long argl,
+         void *argp)
+{
+	struct own_certs *own = ptr;
+
+	(void)parent;
+	(void)ad;
+	(void)index;
+	(void)argl;
+	(void)argp;
+	if (own == NULL)
+		return;
+	X509_free(own->leaf);
+	sk_X509_pop_free(own->chain, X509_free);
+	free(own);
+}
+
+static void
+init_once(void)
+{
+	cert_pool = CRYPTO_BUFFER_POOL_new();
+	own_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_own);
+}
+
+/* A CRYPTO_BUFFER (from the shared pool) holding ${x}'s DER, or NULL. */
+static CRYPTO_BUFFER *
+der_buffer_of(X509 *x)
+{
+	uint8_t *der = NULL;
+	int len = i2d_X509(x, &der);
+	CRYPTO_BUFFER *b = NULL;
+
+	if (len > 0)
+		b = CRYPTO_BUFFER_new(der, (size_t)len, cert_pool);
+	OPENSSL_free(der);
+	return (b);
+}
+
+int
+pp_tls_ctx_keep_certs(SSL_CTX *ctx, STACK_OF(X509) * certs)
+{
+	struct own_certs *own;
+
+	pthread_once(&once, init_once);
+	if (own_index < 0 || sk_X509_num(certs) == 0 ||
+	    SSL_CTX_get_ex_data(ctx, own_index) != NULL ||
+	    (own = calloc(1, sizeof(*own))) == NULL)
+		return (-1);
+	if (!SSL_CTX_set_ex_data(ctx, own_index, own)) {
+		free(own);
+		return (-1);
+	}
+	own->leaf = sk_X509_shift(certs);
+	own->chain = certs;
+	return (0);
+}
+
+static const struct own_certs *
+own_of(const SSL_CTX *ctx)
+{
+	return (own_index >= 0 ? SSL_CTX_get_ex_data(ctx, own_index) : NULL);
+}
+
+X509 *
+pp_tls_ctx_leaf(const SSL_CTX *ctx)
+{
+	const struct own_certs *own = own_of(ctx);
+
+	return (own != NULL ? own->leaf : NULL);
+}
+
+STACK_OF(X509) * pp_tls_ctx_chain(const SSL_CTX *ctx)
+{
+	const struct own_certs *own = own_of(ctx);
+
+	return (own != NULL ? own->chain : NULL);
+}
+
+/* 1 if ${key} is the private half of ${leaf}'s public key. */
+static int
+key_matches(X509 *leaf, EVP_PKEY *key)
+{
+	EVP_PKEY *pub = X509_get_pubkey(leaf);
+	int same = pub != NULL && EVP_PKEY_cmp(pub, key) == 1;
+
+	EVP_PKEY_free(pub);
+	return (same);
+}
+
+/* Serve ${own} (leaf first, then the chain) with ${key}.  Return 0, or -1
+ * on allocation failure. */
+static int
+set_chain_and_key(SSL_CTX *ctx, STACK_OF(X509) * own, EVP_PKEY *key)
+{
+	size_t n = sk_X509_num(own);
+	CRYPTO_BUFFER **bufs = calloc(n, sizeof(*bufs));
+	int ok = bufs != NULL;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (bufs[i] = der_buffer_of(sk_X509_value(own, i))) != NULL;
+	ok = ok && SSL_CTX_set_chain_and_key(ctx, bufs, n, key, NULL);
+	for (size_t i = 0; bufs != NULL && i < n; i++)
+		CRYPTO_BUFFER_free(bufs[i]);
+	free(bufs);
+	return (ok ? 0 : -1);
+}
+
+/* Name ${anchors} in the CertificateRequest, so clients holding several
+ * identities pick the right one.  Return 0, or -1. */
+static int
+set_client_cas(SSL_CTX *ctx, STACK_OF(X509) * anchors)
+{
+	STACK_OF(CRYPTO_BUFFER) *names = sk_CRYPTO_BUFFER_new_null();
+
+	if (names == NULL)
+		return (-1);
+	for (size_t i = 0; i < sk_X509_num(anchors); i++) {
+		uint8_t *der = NULL;
+		int len = i2d_X509_NAME(
+		    X509_get_subject_name(sk_X509_value(anchors, i)), &der);
+		CRYPTO_BUFFER *b =
+		    len > 0 ? CRYPTO_BUFFER_new(der, (size_t)len, cert_pool)
+		            : NULL;
+		OPENSSL_free(der);
+		if (b == NULL || !sk_CRYPTO_BUFFER_push(names, b)) {
+			CRYPTO_BUFFER_free(b);
+			sk_CRYPTO_BUFFER_pop_free(names, CRYPTO_BUFFER_free);
+			return (-1);
+		}
+	}
+	SSL_CTX_set0_client_CAs(ctx, names);
+	return (0);
+}
+
 static enum ssl_verify_result_t
 verify_peer(SSL *ssl, uint8_t *out_alert)
 {
@@ -110,8 +268,13 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 	EVP_PKEY *key = NULL;
 	SSL_CTX *ctx;
 
-	if ((ctx = SSL_CTX_new(TLS_method())) == NULL)
-		goto oom;
+	pthread_once(&once, init_once);
+	if (cert_pool == NULL || own_index < 0 ||
+	    (ctx = SSL_CTX_new(TLS_with_buffers_method())) == NULL) {
+		snprintf(err, errlen, "cannot create TLS context");
+		return (NULL);
+	}
+	SSL_CTX_set0_buffer_pool(ctx, cert_pool);
 	if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)p->min_version) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_strict_cipher_list(ctx, tls12_ciphers) ||
@@ -124,23 +287,25 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 		goto err1;
 	if ((key = pp_pem_load_key(p->key_file, err, errlen)) == NULL)
 		goto err1;
-	if (!SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0)))
-		goto badcert;
-	for (size_t i = 1; i < sk_X509_num(certs); i++) {
-		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i)))
-			goto badcert;
+	/* The served chain: the file's certificates, then --chain's. */
+	while (chain != NULL && sk_X509_num(chain) > 0) {
+		X509 *x = sk_X509_shift(chain);
+		if (!sk_X509_push(certs, x)) {
+			X509_free(x);
+			goto oom;
+		}
 	}
-	for (size_t i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
-		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)))
-			goto badcert;
-	}
-	if (!SSL_CTX_use_PrivateKey(ctx, key) ||
-	    !SSL_CTX_check_private_key(ctx)) {
+	if (!key_matches(sk_X509_value(certs, 0), key)) {
 		snprintf(err, errlen,
 		         "%s: private key does not match the certificate in %s",
 		         p->key_file, p->cert_file);
 		goto err1;
 	}
+	if (set_chain_and_key(ctx, certs, key) != 0)
+		goto badcert;
+	if (pp_tls_ctx_keep_certs(ctx, certs) != 0)
+		goto oom;
+	certs = NULL; /* the context's now */
 	/* Resumption skips the certificate exchange; the tunnel verifies a
 	 * resumed session's chain again (pp_tls_verify), so a peer removed or
 	 * deactivated meanwhile is still refused. */
@@ -164,11 +329,8 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 		SSL_CTX_set_custom_verify(
 		    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
 		    verify_peer);
-		/* Name our anchors so clients holding several identities
-		 * pick the right one. */
-		STACK_OF(X509) *anchors = pp_trust_anchors(p->trust);
-		for (size_t i = 0; i < sk_X509_num(anchors); i++)
-			SSL_CTX_add_client_CA(ctx, sk_X509_value(anchors, i));
+		if (set_client_cas(ctx, pp_trust_anchors(p->trust)) != 0)
+			goto oom;
 	} else {
 		SSL_CTX_set_custom_verify(ctx, SSL_VERIFY_PEER, verify_peer);
 	}
@@ -226,7 +388,7 @@ pp_tls_ssl_new(SSL_CTX *ctx, int fd, struct pp_bufpool *pool,
 long long
 pp_tls_leaf_not_after(SSL_CTX *ctx)
 {
-	X509 *leaf = SSL_CTX_get0_certificate(ctx);
+	X509 *leaf = pp_tls_ctx_leaf(ctx);
 	ASN1_TIME *epoch;
 	int days, secs;
 

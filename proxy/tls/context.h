@@ -63,6 +63,18 @@ int pp_tls_verify(SSL *ssl, struct pp_verdict *v);
 int pp_tls_verify_with(SSL *ssl, const struct pp_trust *trust,
                        struct pp_verdict *v);
 
+/* pp_tls_ctx_keep_certs(ctx, certs): record ${certs} (our leaf first, then
+ * the chain sent with it) as what ${ctx} serves, for pp_tls_ctx_leaf and
+ * pp_tls_ctx_chain; on success the context owns them.  Once per context
+ * (pp_tls_ctx_new does it).  Return 0, or -1. */
+int pp_tls_ctx_keep_certs(SSL_CTX *ctx, STACK_OF(X509) * certs);
+
+/* pp_tls_ctx_leaf(ctx), pp_tls_ctx_chain(ctx): the certificate ${ctx}
+ * serves and the chain sent with it, parsed (BoringSSL itself keeps them
+ * as DER only); borrowed from the context, NULL if none recorded. */
+X509 *pp_tls_ctx_leaf(const SSL_CTX *ctx);
+STACK_OF(X509) * pp_tls_ctx_chain(const SSL_CTX *ctx);
+
 /* pp_tls_leaf_not_after(ctx): the notAfter of our leaf, as a Unix time. */
 long long pp_tls_leaf_not_after(SSL_CTX *ctx);
 

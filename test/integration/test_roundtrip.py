@@ -334,6 +334,7 @@ def test_soak_concurrent_tunnels(link):
     try:
         port = int(echo.stdout.readline())
         lk = link(in_target="127.0.0.1:%d" % port)
+        base = {proc.name: harness.rss_kib(proc.pid) for proc in (lk.outbound, lk.inbound)}
         deadline = time.monotonic() + 120
         socks, payloads = [], []
         # connect in batches so the listen backlogs never overflow
@@ -370,17 +371,22 @@ def test_soak_concurrent_tunnels(link):
             [r for r in recs if r["reason"] not in ("done", "client_reset")][:3]
         assert sum(int(r["bytes_up"]) for r in recs) == sum(map(len, payloads))
         # The heap the tunnels used goes back to the system once they are
-        # gone (glibc alone would keep it: malloc_trim).
+        # gone (glibc alone would keep it: malloc_trim).  A trim may come
+        # while they are still closing; the next, at most 10 s later, sees
+        # them all gone.
         for proc in (lk.outbound, lk.inbound):
-            t = proc.wait_event("memory_trimmed", since=mark[proc.name], timeout=30)
+            t = proc.wait_event("memory_trimmed", since=mark[proc.name], timeout=40,
+                                tunnels_open="0")
             peak, left = int(t["tunnels_peak"]), int(t["tunnels_open"])
             assert peak - left >= 128 and left <= peak // 2, t
             if n >= 1000 and not harness.sanitized():
                 before, after = int(t["rss_before_kib"]), int(t["rss_after_kib"])
                 assert after < before, t
-                # an idle tunnel costs a side 6-18 KiB: most of it comes back
+                # at least half of what the tunnels took comes back
+                grew = held[proc.name] - base[proc.name]
                 now = harness.rss_kib(proc.pid)
-                assert now < held[proc.name] - 4 * n, (proc.name, held[proc.name], now, t)
+                assert now - base[proc.name] < grew // 2, \
+                    (proc.name, base[proc.name], held[proc.name], now, t)
         print("soak: %d concurrent tunnels verified" % n)
     finally:
         echo.stdin.close()

@@ -149,10 +149,14 @@ Test(context, client_context_with_chain)
 	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
 	struct pp_tls_params p = node1_client(t);
 	SSL_CTX *ctx = ctx_ok(&p);
-	STACK_OF(X509) *chain = NULL;
+	STACK_OF(X509) *chain = pp_tls_ctx_chain(ctx);
+	const STACK_OF(CRYPTO_BUFFER) *sent = SSL_CTX_get0_chain(ctx);
 
-	cr_assert_eq(SSL_CTX_get0_chain_certs(ctx, &chain), 1);
-	cr_assert_eq(sk_X509_num(chain), 1, "the cross certificate is sent");
+	cr_assert_not_null(chain);
+	cr_assert_eq(sk_X509_num(chain), 1, "the cross certificate is kept");
+	cr_assert_not_null(pp_tls_ctx_leaf(ctx));
+	cr_assert_not_null(sent);
+	cr_assert_eq(sk_CRYPTO_BUFFER_num(sent), 2, "leaf + cross are sent");
 	SSL_CTX_free(ctx);
 	pp_trust_free(t);
 }

@@ -18,6 +18,7 @@
 #include "ops/report.h"
 #include "runtime/limits.h"
 #include "support.h"
+#include "tls/context.h"
 #include "tls/pem.h"
 
 /* A configuration with one inbound tunnel "t" serving the leaf of the
@@ -36,12 +37,9 @@ config_serving(const char *vector)
 	t_pki_path(path, sizeof(path), "nodes/forged/%s/chain.pem", vector);
 	certs = pp_pem_load_certs(path, err, sizeof(err));
 	cr_assert_not_null(certs, "%s: %s", path, err);
-	t->ctx = SSL_CTX_new(TLS_method());
-	cr_assert(SSL_CTX_use_certificate(t->ctx, sk_X509_value(certs, 0)));
-	for (size_t i = 1; i < sk_X509_num(certs); i++)
-		cr_assert(
-		    SSL_CTX_add1_chain_cert(t->ctx, sk_X509_value(certs, i)));
-	sk_X509_pop_free(certs, X509_free);
+	t->ctx = SSL_CTX_new(TLS_with_buffers_method());
+	cr_assert_not_null(t->ctx);
+	cr_assert_eq(pp_tls_ctx_keep_certs(t->ctx, certs), 0);
 	t->limit = pp_limit_get("t");
 	return (c);
 }
