@@ -538,3 +538,39 @@ Test(context, resumed_session_is_verified_again)
 	pp_trust_free(st);
 	pp_trust_free(ct);
 }
+
+Test(context, connections_share_one_copy_of_a_peer_chain)
+{
+	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_trust *ct =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
+	struct pp_tls_params sp = node0_server(st), cp = node1_client(ct);
+	SSL_CTX *sctx = ctx_ok(&sp), *cctx = ctx_ok(&cp);
+	struct side srv[2] = {0}, cli[2] = {0};
+	int fd[2][2];
+
+	for (int i = 0; i < 2; i++) {
+		handshake(sctx, cctx, &srv[i], &cli[i], fd[i]);
+		cr_assert(srv[i].done && cli[i].done, "handshake %d", i);
+	}
+	/* BoringSSL keeps the chain as DER only: no parsed X509 per
+	 * connection ... */
+	cr_assert_null(SSL_get_peer_certificate(srv[0].ssl));
+	const STACK_OF(CRYPTO_BUFFER) *a =
+	    SSL_get0_peer_certificates(srv[0].ssl);
+	const STACK_OF(CRYPTO_BUFFER) *b =
+	    SSL_get0_peer_certificates(srv[1].ssl);
+	cr_assert_eq(sk_CRYPTO_BUFFER_num(a), 2, "leaf + cross certificate");
+	cr_assert_eq(sk_CRYPTO_BUFFER_num(b), 2);
+	/* ... and the pool makes both connections point at one copy. */
+	for (size_t i = 0; i < 2; i++)
+		cr_assert_eq(sk_CRYPTO_BUFFER_value(a, i),
+		             sk_CRYPTO_BUFFER_value(b, i),
+		             "certificate %zu stored twice", i);
+	for (int i = 0; i < 2; i++)
+		finish(&srv[i], &cli[i], fd[i]);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
+}
