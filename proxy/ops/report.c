@@ -6,7 +6,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/crypto.h>
@@ -18,6 +17,7 @@
 #include "runtime/limits.h"
 #include "tls/context.h"
 #include "tls/identity.h"
+#include "util/procmem.h"
 
 #ifndef PEERPROXY_VERSION
 #define PEERPROXY_VERSION "0.0.0"
@@ -227,13 +227,11 @@ expiry_sample(void *arg, const struct pp_tunnel_conf *tc,
 static void
 process_metrics(const struct pp_ops_view *v, struct pp_sb *b)
 {
-	unsigned long long pages = 0, resident = 0;
-	unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+	uint64_t virt, resident;
 	struct rusage ru;
 	struct rlimit rl;
 	unsigned fds = 0;
 	DIR *d;
-	FILE *f;
 
 	if (getrusage(RUSAGE_SELF, &ru) == 0)
 		pp_sb_printf(
@@ -245,21 +243,18 @@ process_metrics(const struct pp_ops_view *v, struct pp_sb *b)
 		    (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 		        (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
 		            1e6);
-	if ((f = fopen("/proc/self/statm", "r")) != NULL) {
-		if (fscanf(f, "%llu %llu", &pages, &resident) == 2)
-			pp_sb_printf(
-			    b,
-			    "# HELP process_virtual_memory_bytes "
-			    "Virtual memory size in bytes.\n"
-			    "# TYPE process_virtual_memory_bytes gauge\n"
-			    "process_virtual_memory_bytes %llu\n"
-			    "# HELP process_resident_memory_bytes "
-			    "Resident memory size in bytes.\n"
-			    "# TYPE process_resident_memory_bytes gauge\n"
-			    "process_resident_memory_bytes %llu\n",
-			    pages * page, resident * page);
-		fclose(f);
-	}
+	if (pp_procmem(&virt, &resident) == 0)
+		pp_sb_printf(b,
+		             "# HELP process_virtual_memory_bytes "
+		             "Virtual memory size in bytes.\n"
+		             "# TYPE process_virtual_memory_bytes gauge\n"
+		             "process_virtual_memory_bytes %llu\n"
+		             "# HELP process_resident_memory_bytes "
+		             "Resident memory size in bytes.\n"
+		             "# TYPE process_resident_memory_bytes gauge\n"
+		             "process_resident_memory_bytes %llu\n",
+		             (unsigned long long)virt,
+		             (unsigned long long)resident);
 	if ((d = opendir("/proc/self/fd")) != NULL) {
 		struct dirent *e;
 		while ((e = readdir(d)) != NULL)

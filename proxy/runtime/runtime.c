@@ -26,6 +26,7 @@
 #include "runtime/worker.h"
 #include "tls/context.h"
 #include "util/log.h"
+#include "util/procmem.h"
 
 /* How long file changes must settle before a reload. */
 #define WATCH_DEBOUNCE_MS 200
@@ -49,8 +50,9 @@ struct pp_runtime {
 	int serving;            /* listeners bound, workers running */
 	struct pp_admin *admin; /* NULL: admin endpoint off */
 	struct pp_watch *watch; /* NULL: no file watch */
-	uv_timer_t log_timer;   /* suppressed log lines, memory trim */
-	uint64_t trim_peak;     /* most tunnels open since the last trim */
+	uv_timer_t
+	    second_timer;   /* each second: suppressed log lines, memory trim */
+	uint64_t trim_peak; /* most tunnels open since the last trim */
 	uint64_t trim_last_ms;
 	uint64_t start_unix_ms, start_ms;
 	char last_error[512]; /* of the last reload; "" if it worked */
@@ -78,7 +80,7 @@ on_worker_exit(uv_async_t *h)
 	uv_close((uv_handle_t *)&rt->drain_timer, NULL);
 	uv_close((uv_handle_t *)&rt->rescan_timer, NULL);
 	uv_close((uv_handle_t *)&rt->retry_timer, NULL);
-	uv_close((uv_handle_t *)&rt->log_timer, NULL);
+	uv_close((uv_handle_t *)&rt->second_timer, NULL);
 	pp_admin_stop(rt->admin);
 	rt->admin = NULL;
 	pp_watch_free(rt->watch);
@@ -633,15 +635,9 @@ admin_start(struct pp_runtime *rt)
 static uint64_t
 rss_kib(void)
 {
-	unsigned long long size, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
+	uint64_t virt, resident;
 
-	if (f == NULL)
-		return (0);
-	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return ((uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) / 1024);
+	return (pp_procmem(&virt, &resident) == 0 ? resident / 1024 : 0);
 }
 
 /* glibc keeps the heap pages freed tunnels leave behind, so after a burst
@@ -686,7 +682,7 @@ trim_memory(struct pp_runtime *rt)
 }
 
 static void
-on_log_timer(uv_timer_t *h)
+on_second(uv_timer_t *h)
 {
 	pp_log_flush_suppressed();
 	trim_memory(h->data);
@@ -820,10 +816,10 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	rt.retry_timer.data = &rt;
 	uv_timer_init(rt.loop, &rt.rescan_timer);
 	rt.rescan_timer.data = &rt;
-	uv_timer_init(rt.loop, &rt.log_timer);
-	rt.log_timer.data = &rt;
-	uv_timer_start(&rt.log_timer, on_log_timer, 1000, 1000);
-	uv_unref((uv_handle_t *)&rt.log_timer);
+	uv_timer_init(rt.loop, &rt.second_timer);
+	rt.second_timer.data = &rt;
+	uv_timer_start(&rt.second_timer, on_second, 1000, 1000);
+	uv_unref((uv_handle_t *)&rt.second_timer);
 	rt.start_ms = uv_now(rt.loop);
 	{
 		struct timespec ts;

@@ -193,7 +193,7 @@ key_matches(X509 *leaf, EVP_PKEY *key)
 }
 
 /* Serve ${own} (leaf first, then the chain) with ${key}.  Return 0, or -1
- * on allocation failure. */
+ * if memory is short or BoringSSL refuses a certificate. */
 static int
 set_chain_and_key(SSL_CTX *ctx, STACK_OF(X509) * own, EVP_PKEY *key)
 {
