@@ -13,6 +13,7 @@ socket event or a process exit, always with a deadline.
 import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROXY_BIN = os.environ.get("PEERPROXY_BIN") or str(REPO / "build" / "peerproxy")
 
 
+@functools.lru_cache(maxsize=None)
 def sanitized():
     """True if the binary under test is an ASan build (its allocator keeps
     freed memory in quarantine: RSS says nothing about ours)."""

@@ -67,18 +67,24 @@ def read_proxy_header(conn):
     return {"version": 1, "line": line.decode("ascii")}
 
 
-def proxy_echo_handler(conn, server):
-    """The app: read the PROXY header, then echo until EOF."""
-    h = read_proxy_header(conn)
+def _echo_until_eof(read, conn):
+    """Echo what read(n) returns to CONN until EOF, half-close, and return
+    all of it."""
     data = b""
     while True:
-        chunk = conn.recv(65536)
+        chunk = read(65536)
         if not chunk:
             break
         data += chunk
         conn.sendall(chunk)
     conn.shutdown(socket.SHUT_WR)
-    h["data"] = data
+    return data
+
+
+def proxy_echo_handler(conn, server):
+    """The app: read the PROXY header, then echo until EOF."""
+    h = read_proxy_header(conn)
+    h["data"] = _echo_until_eof(conn.recv, conn)
     return h
 
 
@@ -306,15 +312,7 @@ def test_upgrade_switches_to_raw(link, server):
         f = conn.makefile("rb")
         lines, _ = _read_request(f)
         conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
-        raw = b""
-        while True:
-            d = f.read1(65536)
-            if not d:
-                break
-            raw += d
-            conn.sendall(d)
-        conn.shutdown(socket.SHUT_WR)
-        return lines, raw
+        return lines, _echo_until_eof(f.read1, conn)
     app = server(app_handler)
     lk = link(backend=app, in_extra=("--http-identity",))
     s = connect(lk.out_addr)
