@@ -137,7 +137,8 @@ tunnel_release(struct pp_tunnel *t)
 	if (t->next != NULL)
 		t->next->prev = t->prev;
 	t->w->ntunnels--;
-	pp_limit_leave(t->limit);
+	if (t->limit != NULL) /* a tunnel freed before it was closed */
+		pp_limit_leave(t->limit);
 	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
 	pp_config_unref(t->conf);
 	pp_worker_tunnel_freed(t->w);
@@ -230,7 +231,11 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 {
 	if (t->state == T_CLOSING)
 		return;
-	/* The peer's slot is free before anyone can read that it closed. */
+	/* The tunnel's and the peer's slots are free before anyone can read
+	 * that it closed: a client that sees the line and connects again
+	 * must not be refused for a tunnel that is gone. */
+	pp_limit_leave(t->limit);
+	t->limit = NULL;
 	if (t->peer_counted[0] != '\0') {
 		pp_limit_peer_leave(t->peer_limit, t->peer_counted);
 		t->peer_counted[0] = '\0';
