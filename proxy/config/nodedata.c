@@ -8,10 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/stomp.h"
 #include "tls/identity.h"
 #include "tls/pem.h"
-
-#define SMALL_FILE_MAX (64 * 1024)
 
 static int
 exists(const char *dir, const char *name)
@@ -48,63 +47,6 @@ pp_nodedata_gate(void *arg, const char *id, char *detail, size_t len)
 		return (-1);
 	}
 	return (0);
-}
-
-int
-pp_stomp_servers(const char *path, struct pp_addr **out, size_t *n, char *err,
-                 size_t errlen)
-{
-	char *text, *p, *end, why[160];
-	size_t len;
-	struct pp_addr a;
-
-	*out = NULL;
-	*n = 0;
-	if ((text = pp_file_read(path, SMALL_FILE_MAX, &len, err, errlen)) ==
-	    NULL)
-		return (-1);
-	/* servers = ["host:port", ...], possibly over several lines. */
-	for (p = text; (p = strstr(p, "servers")) != NULL; p += 7) {
-		if (p == text || p[-1] == '\n')
-			break;
-	}
-	if (p == NULL || (p = strchr(p, '[')) == NULL ||
-	    (end = strchr(p, ']')) == NULL) {
-		snprintf(err, errlen, "%s: no servers = [...] list", path);
-		goto err1;
-	}
-	*end = '\0';
-	while ((p = strchr(p, '"')) != NULL) {
-		char *q = strchr(p + 1, '"');
-		struct pp_addr *nv;
-
-		if (q == NULL)
-			break;
-		*q = '\0';
-		if (pp_addr_parse(p + 1, &a, why, sizeof(why)) != 0 ||
-		    a.kind != PP_ADDR_TCP) {
-			snprintf(err, errlen, "%s: server \"%s\": %s", path,
-			         p + 1, why);
-			goto err1;
-		}
-		if ((nv = realloc(*out, (*n + 1) * sizeof(*nv))) == NULL)
-			goto err1;
-		*out = nv;
-		nv[(*n)++] = a;
-		p = q + 1;
-	}
-	if (*n == 0) {
-		snprintf(err, errlen, "%s: the servers list is empty", path);
-		goto err1;
-	}
-	free(text);
-	return (0);
-err1:
-	free(text);
-	free(*out);
-	*out = NULL;
-	*n = 0;
-	return (-1);
 }
 
 static char *

@@ -42,11 +42,6 @@ void pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
  * for the next connection. */
 int pp_nodedata_gate(void *dir, const char *id, char *detail, size_t len);
 
-/* pp_stomp_servers(path, out, n, err, errlen): read servers = ["h:p", ...]
- * from a Swaptacular nodeinfo/stomp.toml.  Return 0, or -1 with why. */
-int pp_stomp_servers(const char *path, struct pp_addr **out, size_t *n,
-                     char *err, size_t errlen);
-
 /* pp_nodedata_free(nd): free ${nd}; NULL does nothing. */
 void pp_nodedata_free(struct pp_nodedata *nd);
 
