@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ enum {
 	OPT_DRAIN_TIMEOUT,
 	OPT_WORKERS,
 	OPT_SESSION_RESUMPTION,
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_PER_PEER,
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
 	OPT_ADMIN,
@@ -51,6 +54,8 @@ static const char inbound_usage[] =
     "[--allow-uri URI]...\n"
     "                         [--tls-min 1.2|1.3] [--handshake-timeout DUR]\n"
     "                         [--connect-timeout DUR] [--idle-timeout DUR]\n"
+    "                         [--max-connections N] "
+    "[--max-connections-per-peer N]\n"
     "                         [--drain-timeout DUR] [--workers N|auto]\n"
     "                         [--log-level LEVEL] [--log-format text|json]\n"
     "                         [--admin ADDR]\n"
@@ -85,6 +90,10 @@ static const char inbound_usage[] =
     "  --handshake-timeout    default 10s;  --connect-timeout: default 5s\n"
     "  --idle-timeout DUR     close tunnels quiet this long (default: "
     "never)\n"
+    "  --max-connections N    open tunnels at most (default 10000; 0: no "
+    "limit)\n"
+    "  --max-connections-per-peer N  open tunnels per verified peer id\n"
+    "                         (default 0: no limit)\n"
     "  --drain-timeout DUR    on SIGTERM, wait this long for open tunnels "
     "(30s)\n"
     "  --workers N|auto       worker threads (default auto: one per CPU)\n"
@@ -109,7 +118,8 @@ static const char outbound_usage[] =
     "auto|swaptacular|x509]\n"
     "                          [--tls-min 1.2|1.3] [--handshake-timeout DUR]\n"
     "                          [--connect-timeout DUR] [--idle-timeout DUR]\n"
-    "                          [--drain-timeout DUR] [--workers N|auto]\n"
+    "                          [--max-connections N] [--drain-timeout DUR]\n"
+    "                          [--workers N|auto]\n"
     "                          [--log-level LEVEL] [--log-format text|json]\n"
     "                          [--admin ADDR]\n"
     "\n"
@@ -194,6 +204,8 @@ static const struct option tunnel_opts[] = {
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"session-resumption", required_argument, NULL, OPT_SESSION_RESUMPTION},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"max-connections-per-peer", required_argument, NULL, OPT_MAX_PER_PEER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"admin", required_argument, NULL, OPT_ADMIN},
@@ -219,9 +231,9 @@ flag_allowed(const char *cmd, int opt)
 		        opt != OPT_SERVER_NAME);
 	/* Outbound: no verified caller to tell the target about. */
 	return (opt != OPT_ALLOW_PEER && opt != OPT_ALLOW_CN &&
-	        opt != OPT_ALLOW_DNS && opt != OPT_ALLOW_URI &&
-	        opt != OPT_PROXY_PROTOCOL && opt != OPT_PROXY_PROTOCOL_CERT &&
-	        opt != OPT_HTTP_IDENTITY);
+	        opt != OPT_MAX_PER_PEER && opt != OPT_ALLOW_DNS &&
+	        opt != OPT_ALLOW_URI && opt != OPT_PROXY_PROTOCOL &&
+	        opt != OPT_PROXY_PROTOCOL_CERT && opt != OPT_HTTP_IDENTITY);
 }
 
 static const char *
@@ -374,6 +386,27 @@ parse_workers(struct pp_config *c, const char *cmd, const char *val)
 	return (0);
 }
 
+/* A connection count: 0 (no limit) to PP_CLI_COUNT_MAX, as the YAML
+ * loader's limits accept. */
+#define PP_CLI_COUNT_MAX 10000000
+
+static int
+set_count(uint32_t *out, const char *cmd, int opt, const char *val)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(val, &end, 10);
+	if (*val < '0' || *val > '9' || *end != '\0' || errno != 0 ||
+	    n > PP_CLI_COUNT_MAX)
+		return (usage_error(cmd,
+		                    "--%s: \"%s\" is not a number from 0 to %d",
+		                    opt_name(opt), val, PP_CLI_COUNT_MAX));
+	*out = (uint32_t)n;
+	return (0);
+}
+
 /* Apply one flag to the tunnel ${t} of configuration ${c}. */
 static int
 apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
@@ -427,6 +460,10 @@ apply_flag(struct pp_config *c, struct pp_tunnel_conf *t, const char *cmd,
 		return (set_duration(&t->idle_timeout_ms, cmd, opt, val));
 	case OPT_DRAIN_TIMEOUT:
 		return (set_duration(&c->drain_timeout_ms, cmd, opt, val));
+	case OPT_MAX_CONNECTIONS:
+		return (set_count(&t->max_connections, cmd, opt, val));
+	case OPT_MAX_PER_PEER:
+		return (set_count(&t->max_connections_per_peer, cmd, opt, val));
 	case OPT_WORKERS:
 		return (parse_workers(c, cmd, val));
 	case OPT_ADMIN:

@@ -13,6 +13,9 @@
 #include "runtime/limits.h"
 #include "tls/context.h"
 
+_Static_assert(PP_TLS_MIN_DEFAULT == TLS1_3_VERSION,
+               "PP_TLS_MIN_DEFAULT spells TLS 1.3 as TLS1_3_VERSION");
+
 /* check and run warn about certificates expiring this soon. */
 #define EXPIRY_WARNING_S (30 * 86400)
 
@@ -35,7 +38,21 @@ pp_config_new(void)
 	c->workers = 0;
 	c->drain_timeout_ms = 30000;
 	c->log_level = PP_LOG_INFO;
+	c->defaults = PP_TUNNEL_DEFAULTS;
 	return (c);
+}
+
+void
+pp_tunnel_conf_set_defaults(struct pp_tunnel_conf *t,
+                            const struct pp_tunnel_defaults *d)
+{
+	t->handshake_timeout_ms = d->handshake_timeout_ms;
+	t->connect_timeout_ms = d->connect_timeout_ms;
+	t->idle_timeout_ms = d->idle_timeout_ms;
+	t->max_connections = d->max_connections;
+	t->max_connections_per_peer = d->max_connections_per_peer;
+	t->tls_min = d->tls_min;
+	t->session_resumption = d->session_resumption;
 }
 
 struct pp_tunnel_conf *
@@ -43,23 +60,22 @@ pp_config_add_tunnel(struct pp_config *c, enum pp_tunnel_kind kind,
                      const char *name)
 {
 	struct pp_tunnel_conf *t;
+	char *copy;
 
+	if ((copy = strdup(name)) == NULL)
+		return (NULL);
 	t = realloc(c->tunnels, (c->ntunnels + 1) * sizeof(*t));
-	if (t == NULL)
+	if (t == NULL) {
+		free(copy);
 		return (NULL);
+	}
 	c->tunnels = t;
-	t = &c->tunnels[c->ntunnels];
+	t = &c->tunnels[c->ntunnels++];
 	memset(t, 0, sizeof(*t));
-	if ((t->name = strdup(name)) == NULL)
-		return (NULL);
-	c->ntunnels++;
+	t->name = copy;
 	t->kind = kind;
 	t->identity = PP_IDENTITY_AUTO;
-	t->tls_min = TLS1_3_VERSION;
-	t->handshake_timeout_ms = 10000;
-	t->connect_timeout_ms = 5000;
-	t->idle_timeout_ms = 0;
-	t->session_resumption = 1;
+	pp_tunnel_conf_set_defaults(t, &c->defaults);
 	return (t);
 }
 

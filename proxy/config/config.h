@@ -3,8 +3,9 @@
 
 /*
  * The configuration model: one immutable, reference-counted snapshot of
- * everything the data path needs.  The command-line flags and (later) the
- * YAML loader both build this model, so there is one code path.  A running
+ * everything the data path needs.  The command-line flags, the YAML loader
+ * and the node data expansion all build this model through
+ * pp_config_add_tunnel, so there is one code path.  A running
  * connection holds a reference to the snapshot it started with; a reload
  * builds a new snapshot and swaps a pointer.
  */
@@ -51,6 +52,30 @@ struct pp_route {
 	int any;
 	struct pp_addr target;
 };
+
+/* The limits and TLS settings every tunnel starts from: the README's
+ * defaults (PP_TUNNEL_DEFAULTS), replaced by the configuration file's
+ * top-level limits: and tls:, overridden per tunnel. */
+struct pp_tunnel_defaults {
+	uint64_t handshake_timeout_ms;
+	uint64_t connect_timeout_ms;
+	uint64_t idle_timeout_ms;          /* 0: none */
+	uint32_t max_connections;          /* 0: unlimited */
+	uint32_t max_connections_per_peer; /* 0: unlimited */
+	int tls_min; /* TLS1_2_VERSION or TLS1_3_VERSION */
+	int session_resumption;
+};
+
+/* The README's defaults (TLS 1.3 is 0x0304, as TLS1_3_VERSION). */
+#define PP_TLS_MIN_DEFAULT 0x0304
+#define PP_TUNNEL_DEFAULTS                                                     \
+	((struct pp_tunnel_defaults){.handshake_timeout_ms = 10000,            \
+	                             .connect_timeout_ms = 5000,               \
+	                             .idle_timeout_ms = 0,                     \
+	                             .max_connections = 10000,                 \
+	                             .max_connections_per_peer = 0,            \
+	                             .tls_min = PP_TLS_MIN_DEFAULT,            \
+	                             .session_resumption = 1})
 
 struct pp_tunnel_conf {
 	char *name;
@@ -107,19 +132,28 @@ struct pp_config {
 	int admin_enabled;            /* the admin endpoint */
 	struct pp_addr admin_listen;
 	char *source; /* the configuration file, or NULL (command line) */
+	/* What pp_config_add_tunnel gives every new tunnel. */
+	struct pp_tunnel_defaults defaults;
 	struct pp_tunnel_conf *tunnels;
 	size_t ntunnels;
 };
 
-/* pp_config_new(): an empty configuration with the defaults, holding one
- * reference. */
+/* pp_config_new(): an empty configuration with the defaults (tunnel
+ * defaults PP_TUNNEL_DEFAULTS), holding one reference. */
 struct pp_config *pp_config_new(void);
 
-/* pp_config_add_tunnel(c, kind, name): append a tunnel of ${kind} with the
- * default timeouts and TLS 1.3 minimum; return it, or NULL. */
+/* pp_config_add_tunnel(c, kind, name): append a tunnel of ${kind} named
+ * ${name}, its limits and TLS settings copied from c->defaults; return it,
+ * or NULL on allocation failure (${c} unchanged).  Every tunnel, whether
+ * from flags, YAML or node data, is made here. */
 struct pp_tunnel_conf *pp_config_add_tunnel(struct pp_config *c,
                                             enum pp_tunnel_kind kind,
                                             const char *name);
+
+/* pp_tunnel_conf_set_defaults(t, d): give ${t} the limits and TLS
+ * settings ${d}. */
+void pp_tunnel_conf_set_defaults(struct pp_tunnel_conf *t,
+                                 const struct pp_tunnel_defaults *d);
 
 /* pp_config_build(c, p): load every certificate, key and anchor, build the
  * TLS contexts and check the tunnels against each other (duplicate listen

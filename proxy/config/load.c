@@ -18,24 +18,13 @@
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define PATH_MAX_LEN    256
 
-/* Settings under the top-level limits: and tls:, which every tunnel starts
- * from and may override. */
-struct defaults {
-	uint64_t handshake_ms, connect_ms, idle_ms;
-	uint32_t max_connections;
-	uint32_t max_per_peer;
-	int tls_min;
-	int resumption;
-};
-
 struct loader {
 	const char *file;
 	char *dir; /* for relative paths */
 	yaml_document_t doc;
 	struct pp_problems *p;
-	struct pp_config *c;
-	struct defaults def;
-	int pass; /* 1: global settings, 2: tunnels */
+	struct pp_config *c; /* its defaults: the top-level limits: and tls: */
+	int pass;            /* 1: global settings, 2: tunnels */
 };
 
 typedef void key_fn(struct loader *L, yaml_node_t *v, const char *path,
@@ -298,15 +287,15 @@ set_targets(struct loader *L, yaml_node_t *v, const char *path,
 	static void k_##field(struct loader *L, yaml_node_t *v,                \
 	                      const char *path, void *obj)                     \
 	{                                                                      \
-		struct defaults *d = obj;                                      \
+		struct pp_tunnel_defaults *d = obj;                            \
 		fn;                                                            \
 	}
 
-LIMIT_KEY(handshake_timeout, set_dur(L, v, path, &d->handshake_ms))
-LIMIT_KEY(connect_timeout, set_dur(L, v, path, &d->connect_ms))
-LIMIT_KEY(idle_timeout, set_dur(L, v, path, &d->idle_ms))
+LIMIT_KEY(handshake_timeout, set_dur(L, v, path, &d->handshake_timeout_ms))
+LIMIT_KEY(connect_timeout, set_dur(L, v, path, &d->connect_timeout_ms))
+LIMIT_KEY(idle_timeout, set_dur(L, v, path, &d->idle_timeout_ms))
 LIMIT_KEY(max_connections, set_uint(L, v, path, &d->max_connections, 10000000))
-LIMIT_KEY(session_resumption, set_bool(L, v, path, &d->resumption))
+LIMIT_KEY(session_resumption, set_bool(L, v, path, &d->session_resumption))
 
 static void
 k_drain_timeout(struct loader *L, yaml_node_t *v, const char *path, void *obj)
@@ -318,15 +307,15 @@ k_drain_timeout(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 static void
 k_max_per_peer(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
-	struct defaults *d = obj;
+	struct pp_tunnel_defaults *d = obj;
 
-	set_uint(L, v, path, &d->max_per_peer, 10000000);
+	set_uint(L, v, path, &d->max_connections_per_peer, 10000000);
 }
 
 static void
 k_min_version(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
-	struct defaults *d = obj;
+	struct pp_tunnel_defaults *d = obj;
 	const char *s = scalar(L, v, path);
 
 	if (s == NULL)
@@ -365,7 +354,7 @@ static const struct key tls_keys[] = {
 /* A tunnel being read: its model and its own limits/tls overrides. */
 struct tunnel_ctx {
 	struct pp_tunnel_conf *t;
-	struct defaults d;
+	struct pp_tunnel_defaults d; /* the file's defaults, then its own */
 	const yaml_node_t *n;
 	int has_name, has_listen, has_target, has_routes;
 };
@@ -589,13 +578,7 @@ check_tunnel(struct loader *L, struct tunnel_ctx *x, const char *path)
 			problem(L, n, path, "name \"%s\" is used twice",
 			        t->name);
 	}
-	t->handshake_timeout_ms = x->d.handshake_ms;
-	t->connect_timeout_ms = x->d.connect_ms;
-	t->idle_timeout_ms = x->d.idle_ms;
-	t->max_connections = x->d.max_connections;
-	t->max_connections_per_peer = x->d.max_per_peer;
-	t->tls_min = x->d.tls_min;
-	t->session_resumption = x->d.resumption;
+	pp_tunnel_conf_set_defaults(t, &x->d);
 }
 
 static void
@@ -616,7 +599,7 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
 	for (yaml_node_item_t *it = v->data.sequence.items.start;
 	     it < v->data.sequence.items.top; it++) {
 		size_t i = (size_t)(it - v->data.sequence.items.start);
-		struct tunnel_ctx x = {.d = L->def, .n = node(L, *it)};
+		struct tunnel_ctx x = {.d = L->c->defaults, .n = node(L, *it)};
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		snprintf(name, sizeof(name), "%s-%zu", path, i);
@@ -722,14 +705,14 @@ static void
 g_limits(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
 	(void)obj;
-	walk(L, v, path, global_limit_keys, &L->def);
+	walk(L, v, path, global_limit_keys, &L->c->defaults);
 }
 
 static void
 g_tls(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
 	(void)obj;
-	walk(L, v, path, tls_keys, &L->def);
+	walk(L, v, path, tls_keys, &L->c->defaults);
 }
 
 static void
@@ -916,11 +899,6 @@ pp_config_load(const char *path, struct pp_problems *p)
 		goto out;
 	}
 	yaml_parser_delete(&parser);
-	L.def = (struct defaults){.handshake_ms = 10000,
-	                          .connect_ms = 5000,
-	                          .tls_min = TLS1_3_VERSION,
-	                          .resumption = 1,
-	                          .max_connections = 10000};
 	root = yaml_document_get_root_node(&L.doc);
 	if (root == NULL) {
 		pp_problems_add(p, "%s: the file is empty", path);

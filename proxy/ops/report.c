@@ -403,6 +403,18 @@ tunnel_json(struct pp_sb *b, const struct pp_tunnel_conf *tc)
 	}
 	pp_sb_puts(b, "],\"peer\":");
 	pp_sb_json_str(b, tc->peer);
+	pp_sb_printf(b,
+	             ",\"limits\":{\"handshake_timeout_ms\":%llu,"
+	             "\"connect_timeout_ms\":%llu,\"idle_timeout_ms\":%llu,"
+	             "\"max_connections\":%u,\"max_connections_per_peer\":%u},"
+	             "\"tls\":{\"min_version\":\"%s\","
+	             "\"session_resumption\":%s}",
+	             (unsigned long long)tc->handshake_timeout_ms,
+	             (unsigned long long)tc->connect_timeout_ms,
+	             (unsigned long long)tc->idle_timeout_ms,
+	             tc->max_connections, tc->max_connections_per_peer,
+	             tc->tls_min == TLS1_2_VERSION ? "1.2" : "1.3",
+	             tc->session_resumption ? "true" : "false");
 	pp_sb_printf(b, ",\"open_connections\":%u,\"open_by_peer\":{",
 	             tc->limit ? pp_limit_open(tc->limit) : 0);
 	if (tc->limit != NULL)

@@ -34,17 +34,21 @@ def tree(tmpdir_short):
     return pki
 
 
-def _config(tree, node, backend, connect=None):
+def _config(tree, node, backend, connect=None, host="127.0.0.1", top=""):
+    """NODE's configuration: its node data, its inbound on HOST at its
+    port, TOP (more top-level YAML, e.g. limits:) before the rest."""
     path = "%s/%s.yaml" % (tree.tmp, node.name)
     extra = ", connect_listen: %s" % connect if connect else ""
+    listen = "[%s]" % host if ":" in host else host
     with open(path, "w") as f:
         f.write(f"""
 workers: 1
+{top}
 nodedata:
   path: {node.dir}
   cert: {node.server_crt}
   key: {node.server_key}
-  inbound: {{listen: 127.0.0.1:{tree.ports[node.id]}, target: {backend.target}}}
+  inbound: {{listen: "{listen}:{tree.ports[node.id]}", target: {backend.target}}}
   outbound: {{socket_dir: {tree.tmp}/{node.name}-peers{extra}}}
   rescan_interval: 60s
 """)
@@ -287,3 +291,115 @@ def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
     assert doc["nodedata"]["path"] == str(n1.dir)
     status, doc = harness.admin_json(p1.admin, "POST", "/reload")
     assert (status, doc["result"]) == (200, "success"), doc
+
+
+def _tunnels(p):
+    """The /status tunnels of proxy P by name."""
+    status, doc = harness.admin_json(p.admin, "GET", "/status")
+    assert status == 200, doc
+    return {t["name"]: t for t in doc["tunnels"]}
+
+
+def _servers(node, peer, *servers):
+    (node.peer_dir(peer) / "nodeinfo" / "stomp.toml").write_text(
+        "servers = [%s]\n" % ", ".join('"%s"' % s for s in servers))
+
+
+@pytest.mark.skipif(not harness.have_ipv6_loopback(), reason="no IPv6 loopback")
+def test_ipv6_servers_in_stomp_toml(tree, proxy, server):
+    """A peer that serves on IPv6 only, and one with an IPv6 and an IPv4
+    server: every server is kept, in the file's order, and the links work
+    (node2's IPv6 server is closed: the failover reaches its IPv4 one)."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    closed = harness.free_port()
+    _servers(n0, n1, "[::1]:%d" % tree.ports[n1.id])
+    _servers(n0, n2, "[::1]:%d" % closed, "127.0.0.1:%d" % tree.ports[n2.id])
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler), host="::1"))
+    proxy("run", "--config", _config(tree, n2, server(harness.echo_handler)))
+    assert not p0.events("config_warning"), p0.describe()
+    tunnels = _tunnels(p0)
+    assert tunnels["peer-" + n1.id]["targets"] == ["[::1]:%d" % tree.ports[n1.id]], tunnels
+    assert tunnels["peer-" + n2.id]["targets"] == [
+        "[::1]:%d" % closed, "127.0.0.1:%d" % tree.ports[n2.id]], tunnels
+    assert _call(tree, n0, n1, b"over v6\n") == b"over v6\n"
+    for i in range(4):  # random order: some calls meet the closed one first
+        assert _call(tree, n0, n2, b"call %d\n" % i) == b"call %d\n" % i
+
+
+def test_broken_stomp_toml_is_a_warning_naming_the_file(tree, proxy, server):
+    """A stomp.toml that is not TOML skips that peer with a warning naming
+    the file and line; the other peers work."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    bad = n0.peer_dir(n2) / "nodeinfo" / "stomp.toml"
+    bad.write_text('# node2\nservers = ["127.0.0.1:%d",\n  "127.0.0.1:1" oops ]\n'
+                   % tree.ports[n2.id])
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    warn = p0.wait_event("config_warning")
+    assert "%s:3:" % bad in warn["msg"] and "skipped" in warn["msg"], warn
+    assert "peer-" + n2.id not in _tunnels(p0)
+    assert _call(tree, n0, n1, b"fine\n") == b"fine\n"
+
+
+# The README's defaults (configuration reference: limits: and tls:).
+README_LIMITS = {"handshake_timeout_ms": 10000, "connect_timeout_ms": 5000,
+                 "idle_timeout_ms": 0, "max_connections": 10000,
+                 "max_connections_per_peer": 0}
+README_TLS = {"min_version": "1.3", "session_resumption": True}
+
+
+def test_nodedata_and_cli_tunnels_get_the_readme_defaults(tree, proxy, server):
+    n0, n1 = tree[0], tree[1]
+    app = server(harness.echo_handler)
+    p0 = proxy("run", "--config", _config(tree, n0, app, connect="127.0.0.1:%d" % harness.free_port()))
+    tunnels = _tunnels(p0)
+    assert set(tunnels) == {"nodedata", "connect", "peer-" + n1.id, "peer-" + tree[2].id}, tunnels
+    for name, t in tunnels.items():
+        assert t["limits"] == README_LIMITS and t["tls"] == README_TLS, (name, t)
+
+    cli = proxy("outbound", "--listen", "127.0.0.1:%d" % harness.free_port(),
+                "--target", "127.0.0.1:%d" % tree.ports[n1.id],
+                "--ca", n0.peer_dir(n1) / "root-ca.crt", "--cert", n0.server_crt,
+                "--chain", n0.peer_dir(n1) / "sub-ca.crt", "--key", n0.server_key)
+    (t,) = _tunnels(cli).values()
+    assert t["limits"] == README_LIMITS and t["tls"] == README_TLS, t
+    cli = proxy("inbound", "--listen", "127.0.0.1:%d" % harness.free_port(),
+                "--target", app.target, "--ca", n1.root_ca, "--cert", n1.server_crt,
+                "--key", n1.server_key, "--max-connections", "7",
+                "--max-connections-per-peer", "3", "--idle-timeout", "90s",
+                "--tls-min", "1.2", "--session-resumption", "off")
+    (t,) = _tunnels(cli).values()
+    assert t["limits"] == dict(README_LIMITS, max_connections=7, max_connections_per_peer=3,
+                               idle_timeout_ms=90000), t
+    assert t["tls"] == {"min_version": "1.2", "session_resumption": False}, t
+
+
+def test_nodedata_tunnels_take_the_files_limits_and_tls(tree, proxy, server):
+    """The top-level limits: and tls: reach the node data tunnels too: with
+    max_connections 1, a second tunnel to the same peer is refused while
+    the first is open, and admitted once it has closed."""
+    n0, n1 = tree[0], tree[1]
+    top = ('limits: {max_connections: 1, handshake_timeout: 3s, connect_timeout: 2s, '
+           'idle_timeout: 40s, max_connections_per_peer: 5}\n'
+           'tls: {min_version: "1.2", session_resumption: off}\n')
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler), top=top))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    want = {"handshake_timeout_ms": 3000, "connect_timeout_ms": 2000, "idle_timeout_ms": 40000,
+            "max_connections": 1, "max_connections_per_peer": 5}
+    for name, t in _tunnels(p0).items():
+        assert t["limits"] == want, (name, t)
+        assert t["tls"] == {"min_version": "1.2", "session_resumption": False}, (name, t)
+
+    held = socket.socket(socket.AF_UNIX)
+    held.settimeout(10)
+    held.connect("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
+    held.sendall(b"held\n")
+    assert harness.recv_line(held) == b"held\n"
+    mark = p0.mark()
+    assert _call(tree, n0, n1, b"second\n") == b""
+    rec = p0.wait_event("connection_refused", since=mark, tunnel="peer-" + n1.id)
+    assert rec["reason"] == "max_connections" and rec["limit"] == "1", rec
+    held.close()
+    p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
+    assert _call(tree, n0, n1, b"third\n") == b"third\n"

@@ -135,6 +135,45 @@ Test(load, limits_after_the_tunnels_still_apply)
 	pp_config_unref(c);
 }
 
+/* Every tunnel starts from c->defaults: the README's values, then the
+ * file's top-level limits: and tls:, so tunnels added after the YAML (node
+ * data, flags) get them as well. */
+Test(load, one_set_of_defaults_for_every_tunnel)
+{
+	struct pp_config *c = pp_config_new(), *f;
+	const struct pp_tunnel_conf *t;
+
+	cr_assert_not_null(
+	    t = pp_config_add_tunnel(c, PP_TUNNEL_OUTBOUND, "x"));
+	cr_assert_eq(t->handshake_timeout_ms, 10000);
+	cr_assert_eq(t->connect_timeout_ms, 5000);
+	cr_assert_eq(t->idle_timeout_ms, 0);
+	cr_assert_eq(t->max_connections, 10000);
+	cr_assert_eq(t->max_connections_per_peer, 0);
+	cr_assert_eq(t->tls_min, TLS1_3_VERSION);
+	cr_assert_eq(t->session_resumption, 1);
+	pp_config_unref(c);
+
+	f = load_ok("limits: {max_connections: 3, max_connections_per_peer: 2,"
+	            " connect_timeout: 1s}\n"
+	            "tls: {min_version: \"1.2\"}\n" INBOUND
+	            "    target: 127.0.0.1:1\n");
+	cr_assert_eq(f->defaults.max_connections, 3);
+	cr_assert_eq(f->defaults.max_connections_per_peer, 2);
+	cr_assert_eq(f->defaults.connect_timeout_ms, 1000);
+	cr_assert_eq(f->defaults.handshake_timeout_ms, 10000,
+	             "not in the file");
+	cr_assert_eq(f->defaults.tls_min, TLS1_2_VERSION);
+	cr_assert_not_null(
+	    t = pp_config_add_tunnel(f, PP_TUNNEL_INBOUND, "late"));
+	cr_assert_eq(t->max_connections, 3, "a tunnel added after the file");
+	cr_assert_eq(t->max_connections_per_peer, 2);
+	cr_assert_eq(t->connect_timeout_ms, 1000);
+	cr_assert_eq(t->tls_min, TLS1_2_VERSION);
+	cr_assert_eq(f->tunnels[0].max_connections, 3, "the file's own tunnel");
+	pp_config_unref(f);
+}
+
 Test(load, routes_match_in_order)
 {
 	struct pp_config *c =
