@@ -1081,6 +1081,11 @@ request_done(struct pp_tunnel *t)
 	start_dial(t);
 }
 
+/* The parser refuses a head at PP_CONNECT_HEAD_MAX bytes, so the buffer
+ * that collects it never fills. */
+_Static_assert(PP_BUF_SIZE > PP_CONNECT_HEAD_MAX,
+               "a CONNECT head fits in one buffer");
+
 static void
 request_read(struct pp_tunnel *t)
 {
@@ -1105,14 +1110,13 @@ request_read(struct pp_tunnel *t)
 	r = pp_connect_feed(t->req, (char *)p->buf + p->len, (size_t)n, &used);
 	if (r < 0) {
 		request_refused(t, pp_connect_400, "bad_request",
-		                "not a well-formed CONNECT request");
+		                t->req->too_large
+		                    ? "request head too large"
+		                    : "not a well-formed CONNECT request");
 		return;
 	}
 	if (r == 0) {
 		p->len += (uint32_t)n;
-		if (p->len >= PP_CONNECT_HEAD_MAX)
-			request_refused(t, pp_connect_400, "bad_request",
-			                "request head too large");
 		return;
 	}
 	/* Bytes after the head are the app's first tunnel data. */

@@ -10,14 +10,33 @@ const char pp_connect_403[] = "HTTP/1.1 403 Forbidden\r\n"
 const char pp_connect_502[] = "HTTP/1.1 502 Bad Gateway\r\n"
                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
+/* The callbacks make the answer depend on the bytes alone, never on how
+ * they were cut: one message only (a second one is an error even when it
+ * arrives in the same read), and the verdict on the head is given the
+ * moment it completes, inside the parser, so that no later byte of the
+ * same read can change it. */
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct pp_connect_req *r = p->data;
+
+	if (r->begun)
+		return (1); /* a second request: not a CONNECT head */
+	r->begun = 1;
+	return (0);
+}
+
 static int
 on_url(http_parser *p, const char *at, size_t len)
 {
 	struct pp_connect_req *r = p->data;
 
-	if (r->target_len + len >= sizeof(r->target)) {
+	/* Refused when the head completes, not here: where the callback
+	 * comes depends on how the bytes were cut. */
+	if (r->overlong || r->target_len + len >= sizeof(r->target)) {
 		r->overlong = 1;
-		return (1);
+		return (0);
 	}
 	memcpy(r->target + r->target_len, at, len);
 	r->target_len += len;
@@ -28,11 +47,19 @@ on_url(http_parser *p, const char *at, size_t len)
 static int
 on_headers_complete(http_parser *p)
 {
-	((struct pp_connect_req *)p->data)->complete = 1;
+	struct pp_connect_req *r = p->data;
+
+	/* Only "CONNECT target HTTP/1.x": http-parser then stops right after
+	 * the head (an upgrade); anything else stops here, as an error. */
+	if (p->method != HTTP_CONNECT || p->http_major != 1 || !p->upgrade ||
+	    r->overlong)
+		return (-1);
+	r->complete = 1;
 	return (0);
 }
 
 static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
     .on_url = on_url,
     .on_headers_complete = on_headers_complete,
 };
@@ -49,19 +76,27 @@ int
 pp_connect_feed(struct pp_connect_req *r, const char *data, size_t len,
                 size_t *consumed)
 {
-	size_t n = http_parser_execute(&r->parser, &settings, data, len);
+	size_t room = PP_CONNECT_HEAD_MAX - r->nread, n;
 
-	*consumed = n;
-	if (r->overlong)
-		return (-1);
-	if (r->complete) {
-		/* http-parser stops after a CONNECT head (upgrade). */
-		if (r->parser.method != HTTP_CONNECT || !r->parser.upgrade)
-			return (-1);
-		return (1);
+	if (r->complete || r->failed) {
+		*consumed = 0;
+		return (r->complete ? 1 : -1);
 	}
-	if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len)
+	/* The head limit counts bytes, so it too is the same however they
+	 * come: the parser never sees a byte past it. */
+	n = http_parser_execute(&r->parser, &settings, data,
+	                        len < room ? len : room);
+	r->nread += n;
+	*consumed = n;
+	if (r->complete)
+		return (1);
+	if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len ||
+	    r->nread == PP_CONNECT_HEAD_MAX) {
+		r->too_large = HTTP_PARSER_ERRNO(&r->parser) == HPE_OK &&
+		               r->nread == PP_CONNECT_HEAD_MAX;
+		r->failed = 1;
 		return (-1);
+	}
 	return (0);
 }
 

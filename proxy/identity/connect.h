@@ -19,17 +19,26 @@ struct pp_connect_req {
 	http_parser parser;
 	char target[300]; /* the request target, "<id>:<port>" */
 	size_t target_len;
-	int complete; /* the head has been read */
-	int overlong;
+	int begun;     /* a request has started */
+	int complete;  /* a CONNECT head has been read (sticky) */
+	int failed;    /* malformed or not a CONNECT (sticky) */
+	int too_large; /* failed: no complete head in PP_CONNECT_HEAD_MAX */
+	int overlong;  /* the target does not fit: refused at the head's end */
+	size_t nread;  /* bytes of the head parsed so far */
 };
 
 /* pp_connect_init(r): prepare ${r} for a new request. */
 void pp_connect_init(struct pp_connect_req *r);
 
 /* pp_connect_feed(r, data, len, consumed): parse ${len} more bytes of the
- * request.  Return 1 when the head is complete (${consumed} bytes of
- * ${data} belong to it; the rest is tunnel data), 0 when more is needed,
- * or -1 if the request is malformed or is not a CONNECT. */
+ * request head (at most PP_CONNECT_HEAD_MAX bytes in all; a longer one
+ * fails with r->too_large set).  Return 1 when the head is complete
+ * (${consumed} bytes of ${data} belong to it; the rest is tunnel data), 0
+ * when more is needed (all ${len} consumed), or -1 if the request is
+ * malformed or is not one "CONNECT target HTTP/1.x" head.  The answer and
+ * the total bytes consumed depend only on the bytes, never on how they
+ * are split between calls.  Once it has returned 1 or -1 it returns the
+ * same again, consuming nothing. */
 int pp_connect_feed(struct pp_connect_req *r, const char *data, size_t len,
                     size_t *consumed);
 

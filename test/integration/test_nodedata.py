@@ -194,6 +194,62 @@ def test_http_connect_picks_the_peer_by_id(tree, proxy, server):
     assert p0.wait_event("connect_refused", reason="peer_inactive")
 
 
+# Found by fuzzing (issue 13): a GET, then a CONNECT in the same bytes.
+_FUZZ_FOUND = (b"GET /\n\r\x05CONNECT 1\n\rl\x05GET /\n\r\x02" + b"\0" * 8 +
+               b"\xff\xffGET /\n1\r\x05GET /\n\r\x05C\x05C\x15")
+
+
+def _send_in_pieces(addr, data, size):
+    """Send DATA to the CONNECT listener SIZE bytes per send (Nagle off);
+    return the status line of the answer ("" if the proxy just closed)."""
+    s = harness.connect(addr)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        for i in range(0, len(data), size):
+            try:
+                s.sendall(data[i:i + size])
+            except (BrokenPipeError, ConnectionResetError):
+                break  # refused early: the answer is waiting
+        got = b""
+        while b"\r\n" not in got:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+        return got.split(b"\r\n", 1)[0].decode()
+    finally:
+        s.close()
+
+
+def test_connect_answers_the_same_however_the_bytes_arrive(tree, proxy, server):
+    n0, n1 = tree[0], tree[1]
+    connect_addr = "127.0.0.1:%d" % harness.free_port()
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler),
+                                           connect=connect_addr))
+    pipelined = b"GET / HTTP/1.1\r\n\r\nCONNECT %s:1234 HTTP/1.1\r\n\r\n" % n1.id.encode()
+    for data in (_FUZZ_FOUND, pipelined):
+        for size in (len(data), 7, 1):
+            status = _send_in_pieces(connect_addr, data, size)
+            assert status == "HTTP/1.1 400 Bad Request", (data, size, status)
+    assert len(p0.events("connect_refused", reason="bad_request")) == 6
+
+    # a head that reaches 8192 bytes without ending: refused for its size,
+    # in one send or in many
+    big = b"CONNECT %s:1234 HTTP/1.1\r\nX-Pad: " % n1.id.encode() + b"p" * 9000
+    for size in (len(big), 1000):
+        status = _send_in_pieces(connect_addr, big, size)
+        assert status == "HTTP/1.1 400 Bad Request", (size, status)
+    assert len(p0.events("connect_refused", detail="request head too large")) == 2
+
+    # and a good request still works after all that
+    status, s, _ = _connect_request(connect_addr, b"CONNECT %s:1234 HTTP/1.1\r\n\r\n" % n1.id.encode())
+    s.close()
+    assert status == "HTTP/1.1 502 Bad Gateway", status  # node1 is not running
+
+
 def test_rescan_follows_the_directory(tree, proxy, server):
     """SIGHUP rescans: a deactivated peer's open tunnel is closed and its
     socket removed; a peer activated meanwhile gains a socket."""
