@@ -589,6 +589,12 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 		pp_log_str(&l, "claimed_peer", t->tlsc.verdict.peer_id);
 	if (t->tlsc.verdict.leaf_subject[0] != '\0')
 		pp_log_str(&l, "subject", t->tlsc.verdict.leaf_subject);
+	/* Refused after a resumed handshake: the session's chain was judged
+	 * again under the current policy. */
+	if (t->tls != NULL && t->tls->ssl != NULL &&
+	    SSL_is_init_finished(t->tls->ssl) &&
+	    SSL_session_reused(t->tls->ssl))
+		pp_log_str(&l, "resumed", "yes");
 	pp_log_str(&l, "reason", reason);
 	pp_log_str(&l, "detail", detail);
 	pp_log_end(&l);

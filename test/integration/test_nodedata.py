@@ -34,9 +34,11 @@ def tree(tmpdir_short):
     return pki
 
 
-def _config(tree, node, backend, connect=None, host="127.0.0.1", top=""):
+def _config(tree, node, backend, connect=None, host="127.0.0.1", top="",
+            rescan="60s"):
     """NODE's configuration: its node data, its inbound on HOST at its
-    port, TOP (more top-level YAML, e.g. limits:) before the rest."""
+    port, TOP (more top-level YAML, e.g. limits:) before the rest, the
+    directory read again every RESCAN."""
     path = "%s/%s.yaml" % (tree.tmp, node.name)
     extra = ", connect_listen: %s" % connect if connect else ""
     listen = "[%s]" % host if ":" in host else host
@@ -50,7 +52,7 @@ nodedata:
   key: {node.server_key}
   inbound: {{listen: "{listen}:{tree.ports[node.id]}", target: {backend.target}}}
   outbound: {{socket_dir: {tree.tmp}/{node.name}-peers{extra}}}
-  rescan_interval: 60s
+  rescan_interval: {rescan}
 """)
     return path
 
@@ -98,6 +100,7 @@ def test_deactivated_peer_is_refused_at_the_next_handshake(tree, proxy, server):
     rec = p1.wait_event("handshake_refused", tunnel="nodedata")
     assert rec["reason"] == "peer_inactive", rec
     assert "deactivated" in rec["detail"], rec
+    assert rec.get("resumed") == "yes", rec  # judged again, not waved through
     assert app1.accepted == 1
 
 
@@ -292,6 +295,19 @@ def test_rescan_follows_the_directory(tree, proxy, server):
     rec = p0.wait_event("reload_failed")
     assert "nodeid" in rec["error"], rec
     assert _call(tree, n0, n2, b"still\n") == b"still\n"
+
+
+def test_the_directory_is_read_again_every_rescan_interval(tree, proxy, server):
+    """Every rescan_interval the node data is read again with no trigger
+    at all, quietly (at debug) when nothing changed; the reloads count."""
+    n0 = tree[0]
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler),
+                                           top="log: {level: debug}", rescan="1s"))
+    first = p0.wait_event("reloaded", trigger="rescan", timeout=20)
+    assert first["level"] == "debug" and first["added"] == "0", first
+    p0.wait_event("reloaded", trigger="rescan", since=p0.mark(), timeout=20)
+    m = harness.scrape(p0.admin)
+    assert harness.metric(m, "peerproxy_reloads_total", result="success") >= 2
 
 
 def test_check_verifies_our_chain_as_the_peer_will(tree, server):
