@@ -12,10 +12,9 @@
 
 #include "config/nodedata.h"
 #include "tls/context.h"
-#include "tls/pem.h"
 #include "util/duration.h"
+#include "util/file.h"
 
-#define CONFIG_FILE_MAX (1024 * 1024)
 #define PATH_MAX_LEN    256
 
 struct loader {
@@ -872,7 +871,7 @@ pp_config_load(const char *path, struct pp_problems *p)
 	size_t len, before = p->n;
 	char *text;
 
-	if ((text = pp_file_read(path, CONFIG_FILE_MAX, &len, err,
+	if ((text = pp_file_read(path, PP_FILE_MAX_CONFIG, &len, err,
 	                         sizeof(err))) == NULL) {
 		pp_problems_add(p, "%s", err);
 		return (NULL);

@@ -10,7 +10,7 @@
 
 #include "config/stomp.h"
 #include "tls/identity.h"
-#include "tls/pem.h"
+#include "util/file.h"
 
 static int
 exists(const char *dir, const char *name)
@@ -158,7 +158,7 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 	DIR *d;
 
 	snprintf(path, sizeof(path), "%s/db/nodeid", nd->path);
-	if ((text = pp_file_read(path, 1024, &len, err, sizeof(err))) == NULL) {
+	if ((text = pp_file_read(path, PP_FILE_MAX_NODEID, &len, err, sizeof(err))) == NULL) {
 		pp_problems_add(p, "nodedata: %s", err);
 		return;
 	}

@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tls/pem.h"
+#include "util/file.h"
 
-#define STOMP_FILE_MAX (64 * 1024)
 #define NEST_MAX       32 /* arrays and inline tables inside each other */
 #define ENTRY_MAX      (PP_HOST_MAX + 16)
 
@@ -476,7 +475,7 @@ pp_stomp_servers(const char *path, struct pp_addr **out, size_t *n, char *err,
 
 	*out = NULL;
 	*n = 0;
-	if ((text = pp_file_read(path, STOMP_FILE_MAX, &len, err, errlen)) ==
+	if ((text = pp_file_read(path, PP_FILE_MAX_STOMP, &len, err, errlen)) ==
 	    NULL)
 		return (-1);
 	rc = pp_stomp_servers_parse(text, len, path, out, n, err, errlen);

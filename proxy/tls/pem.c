@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -12,52 +11,10 @@
 #include <openssl/mem.h>
 #include <openssl/pem.h>
 
-#define PEM_FILE_MAX (4 * 1024 * 1024)
+#include "util/file.h"
 
 static const char begin_cert[] = "-----BEGIN CERTIFICATE-----";
 static const char end_cert[] = "-----END CERTIFICATE-----";
-
-char *
-pp_file_read(const char *path, size_t maxlen, size_t *out_len, char *err,
-             size_t errlen)
-{
-	FILE *f;
-	struct stat st;
-	char *buf;
-	size_t n;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return (NULL);
-	}
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto err1;
-	}
-	if ((size_t)st.st_size > maxlen) {
-		snprintf(err, errlen, "%s: larger than %zu bytes", path,
-		         maxlen);
-		goto err1;
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto err1;
-	}
-	n = fread(buf, 1, (size_t)st.st_size, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: read error", path);
-		free(buf);
-		goto err1;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*out_len = n;
-	return (buf);
-
-err1:
-	fclose(f);
-	return (NULL);
-}
 
 /* Find ${needle} in the ${len} bytes at ${hay} (which may hold NULs). */
 static const char *
@@ -133,7 +90,7 @@ STACK_OF(X509) * pp_pem_load_certs(const char *path, char *err, size_t errlen)
 	size_t len;
 	char *data;
 
-	if ((data = pp_file_read(path, PEM_FILE_MAX, &len, err, errlen)) ==
+	if ((data = pp_file_read(path, PP_FILE_MAX_PEM, &len, err, errlen)) ==
 	    NULL)
 		return (NULL);
 	certs = pp_pem_parse_certs(data, len, path, err, errlen);
@@ -161,7 +118,7 @@ pp_pem_load_key(const char *path, char *err, size_t errlen)
 	BIO *bio;
 	int asked = 0;
 
-	if ((data = pp_file_read(path, PEM_FILE_MAX, &len, err, errlen)) ==
+	if ((data = pp_file_read(path, PP_FILE_MAX_PEM, &len, err, errlen)) ==
 	    NULL)
 		return (NULL);
 	if (find(data, len, "PRIVATE KEY-----") == NULL) {

@@ -27,10 +27,4 @@ STACK_OF(X509) * pp_pem_parse_certs(const char *data, size_t len,
  * key (PKCS#8, RSA or EC) in ${path}, or NULL with a reason in ${err}. */
 EVP_PKEY *pp_pem_load_key(const char *path, char *err, size_t errlen);
 
-/* pp_file_read(path, maxlen, out_len, err, errlen): read the whole file at
- * ${path} (at most ${maxlen} bytes) into a NUL-terminated malloc'd buffer.
- * Return it, or NULL with a reason in ${err}. */
-char *pp_file_read(const char *path, size_t maxlen, size_t *out_len, char *err,
-                   size_t errlen);
-
 #endif

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "tls/pem.h"
+#include "util/file.h"
 
 void
 t_tmpdir(char *buf, size_t len)

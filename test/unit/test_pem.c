@@ -432,35 +432,3 @@ Test(pem, missing_key_file_is_an_error_naming_it)
 {
 	assert_key_error(p(0, "no-such.key"), NULL);
 }
-
-/* ---- pp_file_read -------------------------------------------------- */
-
-Test(pem, file_read_whole_and_terminated)
-{
-	char err[256] = "";
-	size_t len = 0;
-	char *data;
-
-	t_write(p(0, "f.txt"), "abc\ndef\n");
-	data = pp_file_read(p(0, "f.txt"), 100, &len, err, sizeof(err));
-	cr_assert_not_null(data, "%s", err);
-	cr_assert_eq(len, 8);
-	cr_assert_str_eq(data, "abc\ndef\n");
-	free(data);
-}
-
-Test(pem, file_read_respects_the_limit)
-{
-	char err[256] = "";
-	size_t len = 0;
-	char *data;
-
-	t_write(p(0, "f.txt"), "0123456789");
-	data = pp_file_read(p(0, "f.txt"), 9, &len, err, sizeof(err));
-	cr_assert_null(data);
-	cr_assert(t_contains(err, p(0, "f.txt")), "%s", err);
-	data = pp_file_read(p(0, "f.txt"), 10, &len, err, sizeof(err));
-	cr_assert_not_null(data, "exactly the limit is fine: %s", err);
-	cr_assert_eq(len, 10);
-	free(data);
-}
