@@ -103,8 +103,7 @@ serve(struct pp_config *c, const char *cmd, pp_reload_fn *reload, void *arg)
 		pp_config_unref(c);
 		return (PP_EXIT_USAGE);
 	}
-	for (size_t i = 0; i < p.nwarnings; i++)
-		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p.warnings[i]);
+	pp_problems_log_warnings(&p);
 	pp_problems_free(&p);
 	/* Node data mode listens on <socket_dir>/<peer>.sock. */
 	if (c->nodedata != NULL && c->nodedata->socket_dir != NULL &&
@@ -194,9 +193,7 @@ cmd_config(int argc, char **argv, int serve_it)
 	}
 	if (serve_it) {
 		pp_log_configure(c->log_level, c->log_json);
-		for (size_t i = 0; i < p.nwarnings; i++)
-			pp_log_msg(PP_LOG_WARN, "config_warning", "%s",
-			           p.warnings[i]);
+		pp_problems_log_warnings(&p);
 		pp_problems_free(&p);
 		return (serve(c, argv[0], reload_file, &a));
 	}

@@ -212,11 +212,56 @@ err:
 	return (-1);
 }
 
+/* A listener's address as text, and its tunnel. */
+struct listen_ref {
+	char addr[PP_HOST_MAX + 16];
+	size_t i;
+};
+
+static int
+listen_ref_cmp(const void *a, const void *b)
+{
+	const struct listen_ref *x = a, *y = b;
+	int c = strcmp(x->addr, y->addr);
+
+	return (c != 0 ? c : (x->i > y->i) - (x->i < y->i));
+}
+
+/* Two tunnels may not listen on one address.  Sorted, not pair by pair:
+ * a node may have thousands of peers, each with its socket. */
+static void
+check_listen_addresses(const struct pp_config *c, struct pp_problems *p)
+{
+	struct listen_ref *refs =
+	    calloc(c->ntunnels ? c->ntunnels : 1, sizeof(*refs));
+	size_t n = 0;
+
+	if (refs == NULL) {
+		pp_problems_add(p, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < c->ntunnels; i++) {
+		if (!pp_tunnel_listens(&c->tunnels[i]))
+			continue;
+		pp_addr_format(&c->tunnels[i].listen, refs[n].addr,
+		               sizeof(refs[n].addr));
+		refs[n++].i = i;
+	}
+	qsort(refs, n, sizeof(*refs), listen_ref_cmp);
+	for (size_t k = 1; k < n; k++)
+		if (strcmp(refs[k].addr, refs[k - 1].addr) == 0)
+			pp_problems_add(
+			    p, "tunnels %s and %s both listen on %s",
+			    c->tunnels[refs[k - 1].i].name,
+			    c->tunnels[refs[k].i].name, refs[k].addr);
+	free(refs);
+}
+
 int
 pp_config_build(struct pp_config *c, struct pp_problems *p)
 {
-	size_t before = p->n;
-	char err[768], a[PP_HOST_MAX + 16], b[PP_HOST_MAX + 16];
+	size_t before = pp_problems_count(p);
+	char err[768];
 	time_t soon = time(NULL) + EXPIRY_WARNING_S;
 
 	for (size_t i = 0; i < c->ntunnels; i++) {
@@ -242,19 +287,8 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 			    t->name, t->cert_file,
 			    (na - (long long)time(NULL)) / 86400);
 	}
-	for (size_t i = 0; i < c->ntunnels; i++) {
-		if (!pp_tunnel_listens(&c->tunnels[i]))
-			continue;
-		pp_addr_format(&c->tunnels[i].listen, a, sizeof(a));
-		for (size_t j = 0; j < i; j++) {
-			pp_addr_format(&c->tunnels[j].listen, b, sizeof(b));
-			if (strcmp(a, b) == 0)
-				pp_problems_add(
-				    p, "tunnels %s and %s both listen on %s",
-				    c->tunnels[j].name, c->tunnels[i].name, a);
-		}
-	}
-	return (p->n > before ? -1 : 0);
+	check_listen_addresses(c, p);
+	return (pp_problems_count(p) > before ? -1 : 0);
 }
 
 const struct pp_addr *
@@ -279,18 +313,28 @@ pp_config_route(const struct pp_tunnel_conf *t, const char *peer_id, size_t *n)
 	return (NULL);
 }
 
+/* Keep one more message in ${items} (${n} kept), or count it in ${more}
+ * once PP_PROBLEMS_KEPT are kept (or memory is short). */
 static void
-vadd(char ***items, size_t *n, const char *fmt, va_list ap)
+vadd(char ***items, size_t *n, size_t *more, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	char **nv;
 
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL)
+	if (*n >= PP_PROBLEMS_KEPT) {
+		(*more)++;
 		return;
+	}
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL) {
+		(*more)++;
+		return;
+	}
 	*items = nv;
 	if ((nv[*n] = strdup(buf)) != NULL)
 		(*n)++;
+	else
+		(*more)++;
 }
 
 void
@@ -299,7 +343,7 @@ pp_problems_add(struct pp_problems *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vadd(&p->items, &p->n, fmt, ap);
+	vadd(&p->items, &p->n, &p->more, fmt, ap);
 	va_end(ap);
 }
 
@@ -309,8 +353,14 @@ pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vadd(&p->warnings, &p->nwarnings, fmt, ap);
+	vadd(&p->warnings, &p->nwarnings, &p->more_warnings, fmt, ap);
 	va_end(ap);
+}
+
+size_t
+pp_problems_count(const struct pp_problems *p)
+{
+	return (p->n + p->more);
 }
 
 void
@@ -320,8 +370,23 @@ pp_problems_print(const struct pp_problems *p, const char *prefix, void *fp)
 
 	for (size_t i = 0; i < p->n; i++)
 		fprintf(f, "%s%s\n", prefix, p->items[i]);
+	if (p->more > 0)
+		fprintf(f, "%s... and %zu more problems\n", prefix, p->more);
 	for (size_t i = 0; i < p->nwarnings; i++)
 		fprintf(f, "%swarning: %s\n", prefix, p->warnings[i]);
+	if (p->more_warnings > 0)
+		fprintf(f, "%swarning: ... and %zu more warnings\n", prefix,
+		        p->more_warnings);
+}
+
+void
+pp_problems_log_warnings(const struct pp_problems *p)
+{
+	for (size_t i = 0; i < p->nwarnings; i++)
+		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p->warnings[i]);
+	if (p->more_warnings > 0)
+		pp_log_msg(PP_LOG_WARN, "config_warning",
+		           "... and %zu more warnings", p->more_warnings);
 }
 
 void

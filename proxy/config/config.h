@@ -36,11 +36,17 @@ enum pp_proxy_protocol {
 };
 
 /* Everything wrong with a configuration, so that one run of "check" lists
- * it all. */
+ * it all.  At most PP_PROBLEMS_KEPT problems and as many warnings are
+ * kept; the rest are only counted, so a hostile file cannot make the list
+ * (or the output) grow without bound. */
+#define PP_PROBLEMS_KEPT 100
 struct pp_problems {
 	char **items;
-	size_t n;
-	size_t nwarnings; /* items that do not stop the configuration */
+	size_t n;         /* kept in items */
+	size_t more;      /* problems counted but not kept */
+	size_t nwarnings; /* kept in warnings; they do not stop the
+	                     configuration */
+	size_t more_warnings;
 	char **warnings;
 };
 
@@ -119,6 +125,10 @@ struct pp_tunnel_conf {
 	SSL_CTX *ctx;
 };
 
+/* The most tunnels one configuration may hold: the file's, or node data's
+ * (one per active peer), README "Limits". */
+#define PP_TUNNELS_MAX 10000
+
 /* Where the admin endpoint listens unless told otherwise. */
 #define PP_ADMIN_DEFAULT "127.0.0.1:9901"
 
@@ -175,10 +185,19 @@ void pp_problems_add(struct pp_problems *p, const char *fmt, ...)
 void pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* pp_problems_print(p, prefix, f): print every problem and warning to
- * ${f} (a FILE *), each line starting with ${prefix}. */
+/* pp_problems_count(p): the number of problems recorded in ${p}, kept or
+ * not. */
+size_t pp_problems_count(const struct pp_problems *p);
+
+/* pp_problems_print(p, prefix, f): print every kept problem and warning
+ * to ${f} (a FILE *), each line starting with ${prefix}, and how many
+ * more there were. */
 void pp_problems_print(const struct pp_problems *p, const char *prefix,
                        void *f);
+
+/* pp_problems_log_warnings(p): log every kept warning of ${p} as a
+ * config_warning line, and how many more there were. */
+void pp_problems_log_warnings(const struct pp_problems *p);
 
 /* pp_problems_free(p): free the recorded problems (not ${p} itself). */
 void pp_problems_free(struct pp_problems *p);

@@ -22,16 +22,32 @@ struct pp_limit {
 	struct pp_tstats stats;
 };
 
+/* Every tunnel name ever seen, hashed: a node with thousands of peers
+ * looks each of them up at every reload. */
+#define REGISTRY_BUCKETS 4096
+
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pp_limit *registry;
+static struct pp_limit *registry[REGISTRY_BUCKETS];
+
+/* FNV-1a of ${s}, reduced to a bucket. */
+static size_t
+bucket_of(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return (h % REGISTRY_BUCKETS);
+}
 
 struct pp_limit *
 pp_limit_get(const char *name)
 {
+	size_t b = bucket_of(name);
 	struct pp_limit *l;
 
 	pthread_mutex_lock(&registry_lock);
-	for (l = registry; l != NULL; l = l->next) {
+	for (l = registry[b]; l != NULL; l = l->next) {
 		if (strcmp(l->name, name) == 0)
 			goto out;
 	}
@@ -44,8 +60,8 @@ pp_limit_get(const char *name)
 	atomic_init(&l->open, 0);
 	pthread_mutex_init(&l->lock, NULL);
 	pp_tstats_init(&l->stats);
-	l->next = registry;
-	registry = l;
+	l->next = registry[b];
+	registry[b] = l;
 out:
 	pthread_mutex_unlock(&registry_lock);
 	return (l);

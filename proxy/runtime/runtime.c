@@ -221,7 +221,7 @@ reload_failed(struct pp_runtime *rt, const char *why,
 	         p && p->n ? p->items[0] : msg);
 	pp_log_begin(&l, PP_LOG_ERROR, "reload_failed");
 	pp_log_str(&l, "trigger", why);
-	pp_log_u64(&l, "problems", p ? p->n : 1);
+	pp_log_u64(&l, "problems", p ? pp_problems_count(p) : 1);
 	pp_log_str(&l, "error", p && p->n ? p->items[0] : msg);
 	pp_log_end(&l);
 	for (size_t i = 1; p != NULL && i < p->n && i < 20; i++)
@@ -420,8 +420,7 @@ reload(struct pp_runtime *rt, const char *why)
 		pp_config_unref(next);
 		return (-1);
 	}
-	for (size_t i = 0; i < p.nwarnings; i++)
-		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p.warnings[i]);
+	pp_problems_log_warnings(&p);
 	pp_problems_free(&p);
 	if (pp_config_workers(next) != rt->nworkers)
 		pp_log_msg(PP_LOG_WARN, "reload_partial",
