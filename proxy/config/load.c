@@ -15,7 +15,20 @@
 #include "util/duration.h"
 #include "util/file.h"
 
-#define PATH_MAX_LEN    256
+#define PATH_MAX_LEN 256
+
+/* Bounds on what a file may ask of the YAML parser (README, "Limits"):
+ * mappings and lists nested at most this deep (ours need 7), and at most
+ * this many values (scalars, lists and mappings) in all, which bounds the
+ * memory of the parsed document. */
+#define YAML_DEPTH_MAX 64
+#define YAML_NODES_MAX 100000
+
+/* Where a tunnel of the file is: its node and key path. */
+struct tunnel_ref {
+	const yaml_node_t *n;
+	char path[32];
+};
 
 struct loader {
 	const char *file;
@@ -24,6 +37,7 @@ struct loader {
 	struct pp_problems *p;
 	struct pp_config *c; /* its defaults: the top-level limits: and tls: */
 	int pass;            /* 1: global settings, 2: tunnels */
+	struct tunnel_ref *tref; /* where each tunnel of the file is */
 };
 
 typedef void key_fn(struct loader *L, yaml_node_t *v, const char *path,
@@ -80,52 +94,102 @@ scalar(struct loader *L, yaml_node_t *n, const char *path)
 	return ((const char *)n->data.scalar.value);
 }
 
+/* A key of a mapping, for finding duplicates by sorting. */
+struct key_ref {
+	const char *name; /* NULL: not a scalar */
+	size_t i;         /* its pair's index */
+};
+
+static int
+key_ref_cmp(const void *a, const void *b)
+{
+	const struct key_ref *x = a, *y = b;
+	int c;
+
+	if (x->name == NULL || y->name == NULL)
+		c = (x->name == NULL) - (y->name == NULL);
+	else
+		c = strcmp(x->name, y->name);
+	if (c == 0)
+		c = x->i < y->i ? -1 : x->i > y->i;
+	return (c);
+}
+
+/* Mark in ${dup} (one flag per pair of the mapping ${n}) every key that
+ * repeats an earlier one.  Sorted, not pair by pair: a hostile file may
+ * hold a mapping of a hundred thousand keys.  Return 0, or -1 if memory
+ * is short. */
+static int
+find_duplicate_keys(struct loader *L, const yaml_node_t *n, char *dup)
+{
+	size_t k =
+	    (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	struct key_ref *refs = calloc(k ? k : 1, sizeof(*refs));
+
+	if (refs == NULL)
+		return (-1);
+	for (size_t i = 0; i < k; i++) {
+		yaml_node_t *key = node(L, n->data.mapping.pairs.start[i].key);
+		refs[i].i = i;
+		if (key->type == YAML_SCALAR_NODE)
+			refs[i].name = (const char *)key->data.scalar.value;
+	}
+	qsort(refs, k, sizeof(*refs), key_ref_cmp);
+	for (size_t i = 1; i < k; i++)
+		if (refs[i].name != NULL && refs[i - 1].name != NULL &&
+		    strcmp(refs[i].name, refs[i - 1].name) == 0)
+			dup[refs[i].i] = 1;
+	free(refs);
+	return (0);
+}
+
 /* Walk the mapping ${n} with the handlers in ${keys}. */
 static void
 walk(struct loader *L, yaml_node_t *n, const char *path, const struct key *keys,
      void *obj)
 {
-	char sub[PATH_MAX_LEN];
+	char sub[PATH_MAX_LEN], *dup;
+	size_t k;
 
 	if (n->type != YAML_MAPPING_NODE) {
 		problem(L, n, path, "expected a mapping (key: value lines)");
 		return;
 	}
-	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
-	     pr < n->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = node(L, pr->key), *v = node(L, pr->value);
-		const char *name = scalar(L, k, path);
+	k = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	if ((dup = calloc(k ? k : 1, 1)) == NULL ||
+	    find_duplicate_keys(L, n, dup) != 0) {
+		problem(L, n, path, "out of memory");
+		free(dup);
+		return;
+	}
+	for (size_t i = 0; i < k; i++) {
+		yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
+		yaml_node_t *key = node(L, pr->key), *v = node(L, pr->value);
+		const char *name = scalar(L, key, path);
 		const struct key *hit = NULL;
 
 		if (name == NULL)
 			continue;
 		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
 		         name);
-		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pr;
-		     q++) {
-			yaml_node_t *qk = node(L, q->key);
-			if (qk->type == YAML_SCALAR_NODE &&
-			    strcmp((char *)qk->data.scalar.value, name) == 0) {
-				if (L->pass <= 1)
-					problem(L, k, sub, "duplicate key");
-				name = NULL;
-				break;
-			}
-		}
-		if (name == NULL)
+		if (dup[i]) {
+			if (L->pass <= 1)
+				problem(L, key, sub, "duplicate key");
 			continue;
+		}
 		for (const struct key *x = keys; x->name != NULL; x++) {
 			if (strcmp(x->name, name) == 0)
 				hit = x;
 		}
 		if (hit == NULL) {
 			if (L->pass <= 1)
-				problem(L, k, sub, "unknown key");
+				problem(L, key, sub, "unknown key");
 			continue;
 		}
 		if (hit->pass == 0 || hit->pass == L->pass)
 			hit->fn(L, v, sub, obj);
 	}
+	free(dup);
 }
 
 static void
@@ -570,13 +634,6 @@ check_tunnel(struct loader *L, struct tunnel_ctx *x, const char *path)
 		    "has no room for the certificate)");
 	if (!inbound && t->ntargets == 0)
 		problem(L, n, path, "targets must name at least one HOST:PORT");
-	for (size_t i = 0; i < L->c->ntunnels; i++) {
-		struct pp_tunnel_conf *o = &L->c->tunnels[i];
-		if (o != t && o->name && t->name &&
-		    strcmp(o->name, t->name) == 0)
-			problem(L, n, path, "name \"%s\" is used twice",
-			        t->name);
-	}
 	pp_tunnel_conf_set_defaults(t, &x->d);
 }
 
@@ -585,13 +642,24 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
         enum pp_tunnel_kind kind)
 {
 	char sub[PATH_MAX_LEN], name[32];
+	struct tunnel_ref *tr;
 	int pass = L->pass;
+	size_t n;
 
 	if (is_null(v))
 		return;
 	L->pass = 0; /* inside a tunnel, every key is read and checked */
 	if (v->type != YAML_SEQUENCE_NODE) {
 		problem(L, v, path, "expected a list of tunnels");
+		L->pass = pass;
+		return;
+	}
+	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (L->c->ntunnels + n > PP_TUNNELS_MAX) {
+		problem(L, v, path,
+		        "more than %d tunnels (%zu, inbound and outbound "
+		        "together)",
+		        PP_TUNNELS_MAX, L->c->ntunnels + n);
 		L->pass = pass;
 		return;
 	}
@@ -602,17 +670,58 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		snprintf(name, sizeof(name), "%s-%zu", path, i);
-		if ((x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL) {
+		if (x.n->type != YAML_MAPPING_NODE) {
+			problem(L, x.n, sub,
+			        "expected a mapping (key: value lines)");
+			continue;
+		}
+
+		if ((x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL ||
+		    (tr = realloc(L->tref, L->c->ntunnels * sizeof(*tr))) ==
+		        NULL) {
 			problem(L, v, sub, "out of memory");
+			L->pass = pass;
 			return;
 		}
+		L->tref = tr;
+		tr[L->c->ntunnels - 1].n = x.n;
+		snprintf(tr[L->c->ntunnels - 1].path, sizeof(tr->path), "%s",
+		         sub);
 		walk(L, node(L, *it), sub,
 		     kind == PP_TUNNEL_INBOUND ? inbound_keys : outbound_keys,
 		     &x);
-		if (x.n->type == YAML_MAPPING_NODE)
-			check_tunnel(L, &x, sub);
+		check_tunnel(L, &x, sub);
 	}
 	L->pass = pass;
+}
+
+/* Every tunnel whose name another tunnel of the file has too is a problem
+ * at its own place.  Sorted by name: the file may hold many tunnels. */
+static void
+check_names(struct loader *L)
+{
+	size_t n = L->c->ntunnels;
+	struct key_ref *refs = calloc(n ? n : 1, sizeof(*refs));
+	char *dup = calloc(n ? n : 1, 1);
+
+	if (refs == NULL || dup == NULL) {
+		pp_problems_add(L->p, "%s: out of memory", L->file);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct key_ref){L->c->tunnels[i].name, i};
+	qsort(refs, n, sizeof(*refs), key_ref_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(refs[i].name, refs[i - 1].name) == 0)
+			dup[refs[i].i] = dup[refs[i - 1].i] = 1;
+	for (size_t i = 0; i < n; i++)
+		if (dup[i])
+			problem(L, L->tref[i].n, L->tref[i].path,
+			        "name \"%s\" is used twice",
+			        L->c->tunnels[i].name);
+out:
+	free(refs);
+	free(dup);
 }
 
 /* ---- top level ---- */
@@ -861,6 +970,86 @@ dir_of(const char *path)
 	return (d);
 }
 
+/* Read the file's events once before building its document: refuse
+ * aliases (libyaml shares an aliased node, but a walk would visit it once
+ * per alias, so a few lines can stand for billions of nodes), nesting
+ * deeper than YAML_DEPTH_MAX and more than YAML_NODES_MAX values, at the
+ * line where they start, before anything deep or large is built.  Return 0 if
+ * the document may be loaded, or -1 with the problem added to ${L->p}. */
+static int
+scan(struct loader *L, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = -1, done = 0;
+	size_t nodes = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		pp_problems_add(L->p, "%s: out of memory", L->file);
+		return (-1);
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			pp_problems_add(L->p, "%s:%zu:%zu: YAML error: %s",
+			                L->file, parser.problem_mark.line + 1,
+			                parser.problem_mark.column + 1,
+			                parser.problem ? parser.problem
+			                               : "unreadable");
+			break;
+		}
+		switch (ev.type) {
+		case YAML_ALIAS_EVENT:
+			pp_problems_add(
+			    L->p,
+			    "%s:%zu:%zu: YAML alias *%s: aliases are not "
+			    "supported (write the value out in full)",
+			    L->file, ev.start_mark.line + 1,
+			    ev.start_mark.column + 1,
+			    (const char *)ev.data.alias.anchor);
+			done = 1;
+			break;
+		case YAML_SCALAR_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++nodes > YAML_NODES_MAX) {
+				pp_problems_add(
+				    L->p,
+				    "%s:%zu:%zu: more than %d values in the "
+				    "file",
+				    L->file, ev.start_mark.line + 1,
+				    ev.start_mark.column + 1, YAML_NODES_MAX);
+				done = 1;
+				break;
+			}
+			if (ev.type != YAML_SCALAR_EVENT &&
+			    ++depth > YAML_DEPTH_MAX) {
+				pp_problems_add(
+				    L->p,
+				    "%s:%zu:%zu: nested more than %d levels "
+				    "deep",
+				    L->file, ev.start_mark.line + 1,
+				    ev.start_mark.column + 1, YAML_DEPTH_MAX);
+				done = 1;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			rc = 0;
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return (rc);
+}
+
 struct pp_config *
 pp_config_load(const char *path, struct pp_problems *p)
 {
@@ -868,12 +1057,16 @@ pp_config_load(const char *path, struct pp_problems *p)
 	yaml_parser_t parser;
 	yaml_node_t *root;
 	char err[512];
-	size_t len, before = p->n;
+	size_t len, before = pp_problems_count(p);
 	char *text;
 
 	if ((text = pp_file_read(path, PP_FILE_MAX_CONFIG, &len, err,
 	                         sizeof(err))) == NULL) {
 		pp_problems_add(p, "%s", err);
+		return (NULL);
+	}
+	if (scan(&L, text, len) != 0) {
+		free(text);
 		return (NULL);
 	}
 	if ((L.c = pp_config_new()) == NULL || (L.dir = dir_of(path)) == NULL ||
@@ -906,9 +1099,10 @@ pp_config_load(const char *path, struct pp_problems *p)
 		walk(&L, root, "", root_keys, NULL);
 		L.pass = 2;
 		walk(&L, root, "", root_keys, NULL);
-		if (p->n == before && L.c->nodedata != NULL)
+		check_names(&L);
+		if (pp_problems_count(p) == before && L.c->nodedata != NULL)
 			pp_nodedata_expand(L.c, L.c->nodedata, p);
-		if (p->n == before && L.c->ntunnels == 0)
+		if (pp_problems_count(p) == before && L.c->ntunnels == 0)
 			pp_problems_add(p, "%s: no inbound or outbound tunnel",
 			                path);
 	}
@@ -916,7 +1110,8 @@ pp_config_load(const char *path, struct pp_problems *p)
 out:
 	free(text);
 	free(L.dir);
-	if (p->n > before) {
+	free(L.tref);
+	if (pp_problems_count(p) > before) {
 		pp_config_unref(L.c);
 		return (NULL);
 	}

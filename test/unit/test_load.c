@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/load.h"
 #include "support.h"
@@ -394,4 +395,205 @@ Test(load, nodedata_needs_a_readable_node)
 
 	cr_assert(t_contains(p, "/nonexistent/nodedata/db/nodeid"), "%s", p);
 	free(p);
+}
+
+/* ---- hostile files: bounded time and memory, errors naming the line ---- */
+
+/* ${head}, then ${item} ${n} times, then ${tail}, malloc'd. */
+static char *
+repeat(const char *head, const char *item, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), il = strlen(item), tl = strlen(tail);
+	char *s = malloc(hl + il * n + tl + 1), *q = s;
+
+	cr_assert_not_null(s);
+	memcpy(q, head, hl);
+	q += hl;
+	for (size_t i = 0; i < n; i++, q += il)
+		memcpy(q, item, il);
+	memcpy(q, tail, tl + 1);
+	return (s);
+}
+
+Test(load, aliases_are_refused_at_their_line)
+{
+	/* The first lines of a billion laughs: each alias would be walked
+	 * once per use. */
+	char *p = load_fails("a: &a [lol, lol, lol, lol, lol, lol, lol]\n"
+	                     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+	                     "inbound: [*b, *b, *b, *b, *b, *b, *b, *b]\n");
+
+	cr_assert(t_contains(p, "peerproxy.yaml:2:8: YAML alias *a: aliases "
+	                        "are not supported"),
+	          "%s", p);
+	free(p);
+	/* A merge key is an alias too; an alias of an enclosing node would
+	 * make the document a cycle. */
+	p = load_fails("limits: &l {max_connections: 5}\n"
+	               "tls: {<<: *l}\n");
+	cr_assert(t_contains(p, ":2:11: YAML alias *l"), "%s", p);
+	free(p);
+	p = load_fails("inbound: &x [*x]\n");
+	cr_assert(t_contains(p, ":1:14: YAML alias *x"), "%s", p);
+	free(p);
+}
+
+Test(load, an_anchor_without_an_alias_is_fine)
+{
+	struct pp_config *c =
+	    load_ok("limits: &l {max_connections: 5}\n" INBOUND
+	            "    target: 127.0.0.1:1\n");
+
+	cr_assert_eq(c->tunnels[0].max_connections, 5);
+	pp_config_unref(c);
+}
+
+Test(load, nesting_is_bounded_before_it_is_built)
+{
+	/* 100,000 levels: refused at the 65th, fast. */
+	char *text = repeat("inbound: ", "[", 100000, "\n");
+	char *p = load_fails(text);
+
+	/* The root mapping is level 1; the 64th bracket is level 65. */
+	cr_assert(t_contains(p, "peerproxy.yaml:1:73: nested more than 64 "
+	                        "levels deep"),
+	          "%s", p);
+	free(p);
+	free(text);
+	/* Block style and flow mappings alike. */
+	text = repeat("x:\n", "- ", 5000, "a\n");
+	p = load_fails(text);
+	cr_assert(t_contains(p, "nested more than 64 levels deep"), "%s", p);
+	free(p);
+	free(text);
+	text = repeat("x: ", "{a: ", 5000, "\n");
+	p = load_fails(text);
+	cr_assert(t_contains(p, "nested more than 64 levels deep"), "%s", p);
+	free(p);
+	free(text);
+}
+
+Test(load, sixty_four_levels_are_allowed)
+{
+	/* The root and 63 lists: the parser takes it; the loader then says
+	 * what is wrong with the key. */
+	char *text = repeat("deep: ", "[", 63, "");
+	char *all, *close = repeat(text, "]", 63, "\n");
+	char *p = load_fails(close);
+
+	cr_assert(t_contains(p, "deep: unknown key"), "%s", p);
+	cr_assert(!t_contains(p, "nested"), "%s", p);
+	free(p);
+	free(close);
+	free(text);
+	text = repeat("deep: ", "[", 64, "");
+	close = repeat(text, "]", 64, "\n");
+	all = load_fails(close);
+	cr_assert(t_contains(all, "nested more than 64 levels deep"), "%s",
+	          all);
+	free(all);
+	free(close);
+	free(text);
+}
+
+Test(load, the_number_of_values_is_bounded)
+{
+	/* Eight values before the list's items (root, inbound, its list,
+	 * the tunnel, name, x, allow_peers, its list): with 99,992 items,
+	 * 100,000 in all. */
+	char *text = repeat("inbound:\n  - name: x\n    allow_peers: [", "a,",
+	                    99992, "]\n");
+	char *p = load_fails(text);
+
+	cr_assert(!t_contains(p, "values in the file"), "%s", p);
+	free(p);
+	free(text);
+	text = repeat("inbound:\n  - name: x\n    allow_peers: [", "a,", 99993,
+	              "]\n");
+	p = load_fails(text);
+	cr_assert(t_contains(p, "peerproxy.yaml:3:200003: more than 100000 "
+	                        "values in the file"),
+	          "%s", p);
+	free(p);
+	free(text);
+}
+
+Test(load, a_mapping_of_many_keys_is_checked_in_time)
+{
+	/* 40,000 copies of one key: each is named a duplicate (only the
+	 * first PP_PROBLEMS_KEPT are kept), without 40,000^2 comparisons. */
+	char *text = repeat("", "workers: 1\n", 40000, "");
+	struct pp_problems pr = {0};
+
+	cr_assert_null(pp_config_load(write_config(text), &pr));
+	cr_assert_eq(pp_problems_count(&pr), 39999);
+	cr_assert_eq(pr.n, PP_PROBLEMS_KEPT);
+	cr_assert(t_contains(pr.items[0], ":2:1: workers: duplicate key"), "%s",
+	          pr.items[0]);
+	pp_problems_free(&pr);
+	free(text);
+}
+
+Test(load, the_number_of_tunnels_is_bounded)
+{
+	char *text = repeat("inbound:\n", "- {}\n", PP_TUNNELS_MAX + 1, "");
+	char *p = load_fails(text);
+
+	cr_assert(t_contains(p,
+	                     "peerproxy.yaml:2:1: inbound: more than 10000 "
+	                     "tunnels (10001, inbound and outbound together)"),
+	          "%s", p);
+	free(p);
+	free(text);
+}
+
+Test(load, many_tunnels_with_one_name_are_each_named)
+{
+	char *text = repeat("inbound:\n", "- {name: same}\n", 3, "");
+	char *p = load_fails(text);
+
+	cr_assert(t_contains(p, ":2:3: inbound[0]: name \"same\" is used "
+	                        "twice"),
+	          "%s", p);
+	cr_assert(t_contains(p, ":4:3: inbound[2]: name \"same\" is used "
+	                        "twice"),
+	          "%s", p);
+	free(p);
+	free(text);
+}
+
+Test(load, problems_past_the_kept_ones_are_counted_and_told)
+{
+	struct pp_problems pr = {0};
+	struct t_capture cap;
+	char *out;
+
+	for (int i = 0; i < PP_PROBLEMS_KEPT + 5; i++)
+		pp_problems_add(&pr, "problem %d", i);
+	pp_problems_warn(&pr, "a warning");
+	cr_assert_eq(pr.n, PP_PROBLEMS_KEPT);
+	cr_assert_eq(pp_problems_count(&pr), PP_PROBLEMS_KEPT + 5);
+	t_capture_begin(&cap);
+	pp_problems_print(&pr, "x: ", stderr);
+	fflush(stderr);
+	out = t_capture_end(&cap);
+	cr_assert(t_contains(out, "x: problem 99\nx: ... and 5 more "
+	                          "problems\nx: warning: a warning\n"),
+	          "%s", out);
+	free(out);
+	pp_problems_free(&pr);
+}
+
+Test(load, a_config_larger_than_its_limit_is_refused_unread)
+{
+	struct pp_problems pr = {0};
+	const char *path = write_config("workers: 1\n");
+
+	cr_assert_eq(truncate(path, 200 * 1000 * 1000), 0);
+	cr_assert_null(pp_config_load(path, &pr));
+	cr_assert_eq(pr.n, 1);
+	cr_assert(t_contains(pr.items[0], path), "%s", pr.items[0]);
+	cr_assert(t_contains(pr.items[0], "larger than the 1 MiB limit"), "%s",
+	          pr.items[0]);
+	pp_problems_free(&pr);
 }
