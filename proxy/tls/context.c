@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "tls/keypolicy.h"
 #include "tls/pem.h"
 #include "tls/readahead.h"
 
@@ -265,6 +266,8 @@ SSL_CTX *
 pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 {
 	STACK_OF(X509) *certs = NULL, *chain = NULL;
+	size_t nsigalgs;
+	const uint16_t *sigalgs = pp_keypolicy_sigalgs(&nsigalgs);
 	EVP_PKEY *key = NULL;
 	SSL_CTX *ctx;
 
@@ -278,14 +281,18 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 	if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)p->min_version) ||
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
 	    !SSL_CTX_set_strict_cipher_list(ctx, tls12_ciphers) ||
-	    !SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384"))
+	    !SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") ||
+	    !SSL_CTX_set_verify_algorithm_prefs(ctx, sigalgs, nsigalgs))
 		goto oom;
-	if ((certs = pp_pem_load_certs(p->cert_file, err, errlen)) == NULL)
+	/* The key first: a weak leaf is named by its key file. */
+	if ((key = pp_pem_load_key(p->key_file, err, errlen)) == NULL)
+		goto err1;
+	if ((certs = pp_pem_load_certs(p->cert_file, err, errlen)) == NULL ||
+	    pp_keypolicy_check_file(certs, p->cert_file, err, errlen) != 0)
 		goto err1;
 	if (p->chain_file != NULL &&
-	    (chain = pp_pem_load_certs(p->chain_file, err, errlen)) == NULL)
-		goto err1;
-	if ((key = pp_pem_load_key(p->key_file, err, errlen)) == NULL)
+	    ((chain = pp_pem_load_certs(p->chain_file, err, errlen)) == NULL ||
+	     pp_keypolicy_check_file(chain, p->chain_file, err, errlen) != 0))
 		goto err1;
 	/* The served chain: the file's certificates, then --chain's. */
 	while (chain != NULL && sk_X509_num(chain) > 0) {

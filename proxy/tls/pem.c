@@ -11,6 +11,7 @@
 #include <openssl/mem.h>
 #include <openssl/pem.h>
 
+#include "tls/keypolicy.h"
 #include "util/file.h"
 
 static const char begin_cert[] = "-----BEGIN CERTIFICATE-----";
@@ -115,6 +116,7 @@ pp_pem_load_key(const char *path, char *err, size_t errlen)
 	EVP_PKEY *key;
 	size_t len;
 	char *data;
+	char why[200];
 	BIO *bio;
 	int asked = 0;
 
@@ -141,6 +143,11 @@ pp_pem_load_key(const char *path, char *err, size_t errlen)
 	}
 	OPENSSL_cleanse(data, len);
 	free(data);
+	if (pp_keypolicy_check(key, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		EVP_PKEY_free(key);
+		return (NULL);
+	}
 	return (key);
 
 err1:

@@ -24,7 +24,9 @@ STACK_OF(X509) * pp_pem_parse_certs(const char *data, size_t len,
                                     const char *what, char *err, size_t errlen);
 
 /* pp_pem_load_key(path, err, errlen): return the first unencrypted private
- * key (PKCS#8, RSA or EC) in ${path}, or NULL with a reason in ${err}. */
+ * key (PKCS#8, RSA or EC) in ${path}, of a type and size the key policy
+ * accepts (tls/keypolicy.h), or NULL with a reason naming the file in
+ * ${err}: an encrypted key is refused as such, never prompted for. */
 EVP_PKEY *pp_pem_load_key(const char *path, char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "tls/keypolicy.h"
 #include "tls/pem.h"
 
 /* Refuse absurd chains before spending signatures on them. */
@@ -43,6 +44,7 @@ static const char *const refusal_names[PP_R_COUNT] = {
     [PP_R_HOSTNAME_MISMATCH] = "hostname_mismatch",
     [PP_R_NO_CERTIFICATE] = "no_certificate",
     [PP_R_PEER_INACTIVE] = "peer_inactive",
+    [PP_R_BAD_KEY] = "bad_key",
 };
 
 int
@@ -80,6 +82,7 @@ pp_refusal_alert(enum pp_refusal r)
 	case PP_R_PEER_INACTIVE:
 		return (SSL_AD_ACCESS_DENIED);
 	case PP_R_BAD_USAGE:
+	case PP_R_BAD_KEY:
 		return (SSL_AD_UNSUPPORTED_CERTIFICATE);
 	case PP_R_NO_CERTIFICATE:
 		return (SSL_AD_CERTIFICATE_REQUIRED);
@@ -131,7 +134,8 @@ pp_trust_new(const struct pp_trust_params *p, char *err, size_t errlen)
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		goto oom;
-	if ((t->anchors = pp_pem_load_certs(p->ca_file, err, errlen)) == NULL)
+	if ((t->anchors = pp_pem_load_certs(p->ca_file, err, errlen)) == NULL ||
+	    pp_keypolicy_check_file(t->anchors, p->ca_file, err, errlen) != 0)
 		goto err1;
 	if ((t->store = X509_STORE_new()) == NULL)
 		goto oom;
@@ -430,6 +434,26 @@ set_expected_name(X509_STORE_CTX *ctx, const char *name)
 	                                                               : -1);
 }
 
+/* The peer's certificates in the verified ${chain} (the anchor, ours, was
+ * checked when it was loaded) must carry keys the key policy accepts. */
+static int
+check_path_keys(STACK_OF(X509) * chain, struct pp_verdict *v)
+{
+	char why[200], subj[256];
+
+	for (size_t i = 0; i + 1 < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+		if (pp_keypolicy_check_cert(x, why, sizeof(why)) == 0)
+			continue;
+		pp_identity_name_text(X509_get_subject_name(x), subj,
+		                      sizeof(subj));
+		snprintf(v->detail, sizeof(v->detail), "%s \"%s\": %s",
+		         i == 0 ? "leaf" : "certificate", subj, why);
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 refuse(struct pp_verdict *v, enum pp_refusal r)
 {
@@ -481,6 +505,10 @@ pp_trust_check_print(const struct pp_trust *t, X509 *leaf,
 		goto done;
 	}
 	chain = X509_STORE_CTX_get0_chain(ctx);
+	if (check_path_keys(chain, v) != 0) {
+		refuse(v, PP_R_BAD_KEY);
+		goto done;
+	}
 	if (t->mode == PP_IDENTITY_SWAPTACULAR) {
 		if (sk_X509_num(chain) > SWPT_MAX_PATH) {
 			snprintf(

@@ -574,3 +574,88 @@ Test(context, connections_share_one_copy_of_a_peer_chain)
 	pp_trust_free(st);
 	pp_trust_free(ct);
 }
+
+/* ---- key types ------------------------------------------------------- */
+
+/* In ${dir}: ca.crt/ca.key and the leaves server and client under it, each
+ * with a key made by "openssl req -newkey ${spec}". */
+static void
+x509_pki(const char *dir, const char *spec)
+{
+	cr_assert_eq(
+	    t_sh("cd '%s' && openssl req -x509 -new -newkey %s -nodes "
+	         "-keyout ca.key -subj /CN=ca -days 2 -addext "
+	         "basicConstraints=critical,CA:true -addext "
+	         "keyUsage=critical,keyCertSign -out ca.crt && "
+	         "for n in server client; do "
+	         "openssl req -new -newkey %s -nodes -keyout $n.key "
+	         "-subj /CN=$n -out $n.csr && "
+	         "openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key "
+	         "-CAcreateserial -days 2 -out $n.crt || exit 1; done",
+	         dir, spec, spec),
+	    0, "openssl could not make a %s PKI", spec);
+}
+
+Test(context, ed25519_keys_make_a_handshake)
+{
+	char dir[512], ca[600], sc[600], sk[600], cc[600], ck[600];
+	struct pp_trust *st, *ct;
+	struct pp_tls_params sp = {.min_version = TLS1_3_VERSION, .server = 1},
+	                     cp = {.min_version = TLS1_3_VERSION};
+	struct side srv = {0}, cli = {0};
+	SSL_CTX *sctx, *cctx;
+	int fd[2];
+
+	t_tmpdir(dir, sizeof(dir));
+	x509_pki(dir, "ed25519");
+	st = trust(t_path(ca, sizeof(ca), dir, "ca.crt"), 0, NULL);
+	ct = trust(ca, 1, NULL);
+	sp.cert_file = t_path(sc, sizeof(sc), dir, "server.crt");
+	sp.key_file = t_path(sk, sizeof(sk), dir, "server.key");
+	cp.cert_file = t_path(cc, sizeof(cc), dir, "client.crt");
+	cp.key_file = t_path(ck, sizeof(ck), dir, "client.key");
+	sp.trust = st;
+	cp.trust = ct;
+	sctx = ctx_ok(&sp);
+	cctx = ctx_ok(&cp);
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.done && cli.done,
+	          "handshake did not complete: server %s (%s), client %s (%s)",
+	          pp_refusal_name(srv.c.verdict.reason), srv.c.verdict.detail,
+	          pp_refusal_name(cli.c.verdict.reason), cli.c.verdict.detail);
+	cr_assert_eq(SSL_get_peer_signature_algorithm(srv.ssl),
+	             SSL_SIGN_ED25519);
+	cr_assert_eq(SSL_get_peer_signature_algorithm(cli.ssl),
+	             SSL_SIGN_ED25519);
+	finish(&srv, &cli, fd);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
+	t_rmtree(dir);
+}
+
+Test(context, a_weak_key_anywhere_in_our_files_is_named)
+{
+	char dir[512], crt[600], key[600], chain[600];
+	struct pp_trust *t;
+	struct pp_tls_params p = {.min_version = TLS1_3_VERSION, .server = 1};
+
+	t_tmpdir(dir, sizeof(dir));
+	x509_pki(dir, "rsa:1024");
+	t = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	p.trust = t;
+	/* Our own key: named by its file, with its size. */
+	p.cert_file = t_path(crt, sizeof(crt), dir, "server.crt");
+	p.key_file = t_path(key, sizeof(key), dir, "server.key");
+	ctx_fails(&p, key, "RSA key of 1024 bits: too weak");
+	/* A chain certificate: named by its file, number and subject. */
+	p.cert_file = nd(0, 0, "server.crt");
+	p.key_file = nd(1, 0, "server.key");
+	p.chain_file = t_path(chain, sizeof(chain), dir, "ca.crt");
+	ctx_fails(&p, chain,
+	          "certificate #1 (\"CN=ca\"): RSA key of 1024 "
+	          "bits");
+	pp_trust_free(t);
+	t_rmtree(dir);
+}

@@ -432,3 +432,45 @@ Test(pem, missing_key_file_is_an_error_naming_it)
 {
 	assert_key_error(p(0, "no-such.key"), NULL);
 }
+
+/* ---- the key policy ------------------------------------------------- */
+
+Test(pem, a_weak_rsa_key_is_refused_with_its_size)
+{
+	sh_ok("genpkey", t_sh("openssl genpkey -algorithm RSA -pkeyopt "
+	                      "rsa_keygen_bits:1024 -out '%s'",
+	                      p(0, "rsa1024.pem")));
+	assert_key_error(p(0, "rsa1024.pem"), "RSA key of 1024 bits: too weak "
+	                                      "(accepted: RSA of 2048 to "
+	                                      "16384 bits, ECDSA P-256 or "
+	                                      "P-384, Ed25519)");
+}
+
+Test(pem, p521_and_other_curves_are_not_supported)
+{
+	sh_ok("genpkey", t_sh("openssl genpkey -algorithm EC -pkeyopt "
+	                      "ec_paramgen_curve:P-521 -out '%s'",
+	                      p(0, "p521.pem")));
+	assert_key_error(p(0, "p521.pem"), "ECDSA key on P-521: not supported");
+	sh_ok("genpkey", t_sh("openssl genpkey -algorithm EC -pkeyopt "
+	                      "ec_paramgen_curve:P-224 -out '%s'",
+	                      p(1, "p224.pem")));
+	assert_key_error(p(1, "p224.pem"), "ECDSA key on P-224: not supported");
+}
+
+Test(pem, accepted_key_types_load)
+{
+	EVP_PKEY *key;
+
+	sh_ok("genpkey", t_sh("openssl genpkey -algorithm EC -pkeyopt "
+	                      "ec_paramgen_curve:P-384 -out '%s'",
+	                      p(0, "p384.pem")));
+	key = key_ok(p(0, "p384.pem"));
+	cr_assert_eq(EVP_PKEY_bits(key), 384);
+	EVP_PKEY_free(key);
+}
+
+Test(pem, a_directory_as_key_file_is_named)
+{
+	assert_key_error(dir, "is a directory, not a regular file");
+}

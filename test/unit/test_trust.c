@@ -838,7 +838,7 @@ Test(trust, refusal_names_are_stable)
 	    "not_yet_valid",  "untrusted",         "not_ca",
 	    "chain_too_long", "bad_identity",      "peer_not_allowed",
 	    "bad_usage",      "hostname_mismatch", "no_certificate",
-	    "peer_inactive",
+	    "peer_inactive",  "bad_key",
 	};
 
 	for (int r = 0; r < PP_R_COUNT; r++)
@@ -860,4 +860,103 @@ Test(trust, refusal_alerts)
 	             SSL_AD_CERTIFICATE_REQUIRED);
 	cr_assert_eq(pp_refusal_alert(PP_R_BAD_IDENTITY),
 	             SSL_AD_BAD_CERTIFICATE);
+	cr_assert_eq(pp_refusal_alert(PP_R_BAD_KEY),
+	             SSL_AD_UNSUPPORTED_CERTIFICATE);
+}
+
+/* ---- the key policy, on peers' chains and on our anchors ---- */
+
+/* In ${dir}: a CA (key ${ca_key}, as openssl req -newkey takes it) and a
+ * client leaf under it (key ${leaf_key}). */
+static void
+ca_and_leaf(const char *dir, const char *ca_key, const char *leaf_key)
+{
+	cr_assert_eq(
+	    t_sh("cd '%s' && printf 'basicConstraints=CA:false\\n"
+	         "extendedKeyUsage=clientAuth\\n' > leaf.ext && "
+	         "openssl req -x509 -new -newkey %s -nodes -keyout ca.key "
+	         "-subj /CN=ca -days 2 -addext "
+	         "basicConstraints=critical,CA:true -addext "
+	         "keyUsage=critical,keyCertSign -out ca.crt && "
+	         "openssl req -new -newkey %s -nodes -keyout leaf.key "
+	         "-subj /CN=leaf -out leaf.csr && "
+	         "openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key "
+	         "-CAcreateserial -days 2 -extfile leaf.ext -out leaf.crt",
+	         dir, ca_key, leaf_key),
+	    0, "openssl could not make %s + %s", ca_key, leaf_key);
+}
+
+/* The verdict on ${dir}/leaf.crt under the x509 policy of ${dir}/ca.crt. */
+static int
+check_leaf(const char *dir, struct pp_verdict *v)
+{
+	char path[600];
+	struct pp_trust_params p = {
+	    .ca_file = t_path(path, sizeof(path), dir, "ca.crt"),
+	    .mode = PP_IDENTITY_X509};
+	struct pp_trust *t = policy(&p);
+	X509 *leaf = t_cert(t_path(path, sizeof(path), dir, "leaf.crt"));
+	int rc = pp_trust_check(t, leaf, NULL, v);
+
+	X509_free(leaf);
+	pp_trust_free(t);
+	return (rc);
+}
+
+Test(trust, a_peer_leaf_with_a_weak_or_unsupported_key_is_refused)
+{
+	static const struct {
+		const char *key, *why;
+	} bad[] = {
+	    {"rsa:1024", "RSA key of 1024 bits: too weak"},
+	    {"ec -pkeyopt ec_paramgen_curve:P-521", "ECDSA key on P-521: not "
+	                                            "supported"},
+	};
+	char dir[512];
+	struct pp_verdict v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t_tmpdir(dir, sizeof(dir));
+		ca_and_leaf(dir, "ec -pkeyopt ec_paramgen_curve:P-256",
+		            bad[i].key);
+		cr_assert_eq(check_leaf(dir, &v), -1, "%s", bad[i].key);
+		cr_assert_eq(v.reason, PP_R_BAD_KEY, "%s: %s", bad[i].key,
+		             pp_refusal_name(v.reason));
+		cr_assert(t_contains(v.detail, "leaf \"CN=leaf\""), "%s",
+		          v.detail);
+		cr_assert(t_contains(v.detail, bad[i].why), "%s", v.detail);
+		t_rmtree(dir);
+	}
+}
+
+Test(trust, peer_leaves_with_accepted_keys_pass)
+{
+	static const char *const good[] = {
+	    "rsa:2048", "ec -pkeyopt ec_paramgen_curve:P-384", "ed25519"};
+	char dir[512];
+	struct pp_verdict v;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		t_tmpdir(dir, sizeof(dir));
+		ca_and_leaf(dir, "ed25519", good[i]);
+		cr_assert_eq(check_leaf(dir, &v), 0, "%s: %s: %s", good[i],
+		             pp_refusal_name(v.reason), v.detail);
+		t_rmtree(dir);
+	}
+}
+
+Test(trust, an_anchor_with_a_weak_key_is_refused_naming_the_file)
+{
+	char dir[512], path[600], err[512] = "";
+	struct pp_trust_params p = {.mode = PP_IDENTITY_X509};
+
+	t_tmpdir(dir, sizeof(dir));
+	ca_and_leaf(dir, "rsa:1024", "rsa:2048");
+	p.ca_file = t_path(path, sizeof(path), dir, "ca.crt");
+	cr_assert_null(pp_trust_new(&p, err, sizeof(err)));
+	cr_assert(t_contains(err, path), "%s", err);
+	cr_assert(t_contains(err, "certificate #1 (\"CN=ca\"): RSA key of "
+	                          "1024 bits: too weak"),
+	          "%s", err);
+	t_rmtree(dir);
 }
