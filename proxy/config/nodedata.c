@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,8 @@ pp_nodedata_gate(void *arg, const char *id, char *detail, size_t len)
 		return (-1);
 	}
 	snprintf(peer, sizeof(peer), "%s/peers/%s", dir, id);
-	if (stat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	/* lstat: a symbolic link is no peer directory (pp_nodedata_peers). */
+	if (lstat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(detail, len, "peer %s is unknown to this node", id);
 		return (-1);
 	}
@@ -86,14 +88,11 @@ add_inbound(struct pp_config *c, const struct pp_nodedata *nd,
 	t->http_identity = nd->in_http_identity;
 }
 
-/* Why peer directory ${dir} cannot have an outbound tunnel, or NULL. */
+/* Why the directory ${dir} of an active peer cannot have an outbound
+ * tunnel, or NULL. */
 static const char *
 peer_unusable(const char *dir)
 {
-	if (exists(dir, "DEACTIVATED"))
-		return ("deactivated");
-	if (!exists(dir, "ACTIVE"))
-		return ("not activated");
 	if (!exists(dir, "root-ca.crt"))
 		return ("root-ca.crt is missing");
 	if (!exists(dir, "sub-ca.crt"))
@@ -101,22 +100,50 @@ peer_unusable(const char *dir)
 	return (NULL);
 }
 
+/* ${s} with every byte that is not printable ASCII written as \xNN (a
+ * directory entry may hold any byte but '/' and NUL). */
 static void
-add_outbound(struct pp_config *c, const struct pp_nodedata *nd, const char *id,
-             struct pp_problems *p)
+printable(const char *s, char *out, size_t len)
 {
-	char dir[1024], name[64], err[512], sock[200];
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 5 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			out[n++] = (char)ch;
+		else
+			n += (size_t)snprintf(out + n, len - n, "\\x%02x", ch);
+	}
+	out[n] = '\0';
+}
+
+/* What pp_nodedata_expand's peer callback needs. */
+struct expand {
+	struct pp_config *c;
+	const struct pp_nodedata *nd;
+	struct pp_problems *p;
+	long left; /* peers still allowed (PP_NODEDATA_PEERS_MAX) */
+};
+
+/* An outbound tunnel for the peer ${id}, if it is active and whole. */
+static void
+add_outbound(void *arg, const char *id, enum pp_peer_state state)
+{
+	struct expand *x = arg;
+	struct pp_config *c = x->c;
+	const struct pp_nodedata *nd = x->nd;
+	struct pp_problems *p = x->p;
+	char dir[1024], name[64], err[512], sock[1100];
 	struct pp_tunnel_conf *t;
 	struct pp_addr *servers;
 	const char *why;
 	size_t n;
 
+	if (state != PP_PEER_ACTIVE || x->left-- <= 0)
+		return;
 	snprintf(dir, sizeof(dir), "%s/peers/%s", nd->path, id);
 	if ((why = peer_unusable(dir)) != NULL) {
-		if (strcmp(why, "not activated") != 0 &&
-		    strcmp(why, "deactivated") != 0)
-			pp_problems_warn(p, "nodedata: peer %s skipped: %s", id,
-			                 why);
+		pp_problems_warn(p, "nodedata: peer %s skipped: %s", id, why);
 		return;
 	}
 	snprintf(sock, sizeof(sock), "%s/nodeinfo/stomp.toml", dir);
@@ -151,22 +178,25 @@ void
 pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
                    struct pp_problems *p)
 {
-	char path[1024], err[256], id[40];
-	struct dirent *e;
+	struct expand x = {
+	    .c = c, .nd = nd, .p = p, .left = PP_NODEDATA_PEERS_MAX};
+	char path[1024], err[256], id[40], shown[200];
 	char *text;
 	size_t len;
-	DIR *d;
+	long np;
 
 	snprintf(path, sizeof(path), "%s/db/nodeid", nd->path);
-	if ((text = pp_file_read(path, PP_FILE_MAX_NODEID, &len, err, sizeof(err))) == NULL) {
+	if ((text = pp_file_read(path, PP_FILE_MAX_NODEID, &len, err,
+	                         sizeof(err))) == NULL) {
 		pp_problems_add(p, "nodedata: %s", err);
 		return;
 	}
 	snprintf(id, sizeof(id), "%.*s", (int)strcspn(text, " \r\n"), text);
 	free(text);
 	if (!pp_identity_node_id_valid(id)) {
+		printable(id, shown, sizeof(shown));
 		pp_problems_add(p, "nodedata: %s: \"%s\" is not a node id",
-		                path, id);
+		                path, shown);
 		return;
 	}
 	if (nd->has_inbound)
@@ -183,23 +213,82 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 	}
 	if (nd->socket_dir == NULL && !nd->has_connect)
 		return;
-	snprintf(path, sizeof(path), "%s/peers", nd->path);
-	if ((d = opendir(path)) == NULL) {
-		pp_problems_add(p, "nodedata: %s: %s", path, strerror(errno));
+	/* Count first: a hostile tree of a million peers costs a directory
+	 * read, not a million tunnels. */
+	if ((np = pp_nodedata_peers(nd->path, NULL, NULL, NULL)) < 0) {
+		pp_problems_add(p, "nodedata: %s/peers: %s", nd->path,
+		                strerror(errno));
 		return;
 	}
+	if (np > PP_NODEDATA_PEERS_MAX) {
+		pp_problems_add(p,
+		                "nodedata: %s/peers: %ld peer directories, "
+		                "more than the %d a node may have",
+		                nd->path, np, PP_NODEDATA_PEERS_MAX);
+		return;
+	}
+	pp_nodedata_peers(nd->path, add_outbound, &x, p);
+}
+
+/* The state of the peer directory ${dir}. */
+static enum pp_peer_state
+peer_state(const char *dir)
+{
+	if (exists(dir, "DEACTIVATED"))
+		return (PP_PEER_DEACTIVATED);
+	if (exists(dir, "ACTIVE"))
+		return (PP_PEER_ACTIVE);
+	return (PP_PEER_INACTIVE);
+}
+
+long
+pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
+                  struct pp_problems *p)
+{
+	char peers[1024], dir[1100], shown[1100];
+	struct dirent *e;
+	struct stat st;
+	long n = 0;
+	DIR *d;
+
+	snprintf(peers, sizeof(peers), "%s/peers", path);
+	if ((d = opendir(peers)) == NULL)
+		return (-1);
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
+		const char *why = NULL;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (!pp_identity_node_id_valid(e->d_name)) {
-			pp_problems_warn(
-			    p, "nodedata: %s/%s skipped: not a node id", path,
-			    e->d_name);
+		/* The name first: nothing but a node id reaches a path
+		 * (pki.md pitfall 5), then the entry itself, not what a
+		 * link leads to. */
+		if (!pp_identity_node_id_valid(e->d_name))
+			why = "not a node id (8 or 32 lowercase hex digits)";
+		else if (fstatat(dirfd(d), e->d_name, &st,
+		                 AT_SYMLINK_NOFOLLOW) != 0)
+			why = strerror(errno);
+		else if (S_ISLNK(st.st_mode))
+			why = "a symbolic link (a peer directory must be a "
+			      "directory of its own)";
+		else if (!S_ISDIR(st.st_mode))
+			why = "not a directory";
+		if (why != NULL) {
+			if (p != NULL) {
+				printable(e->d_name, shown, sizeof(shown));
+				pp_problems_warn(p,
+				                 "nodedata: %s/%s skipped: %s",
+				                 peers, shown, why);
+			}
 			continue;
 		}
-		add_outbound(c, nd, e->d_name, p);
+		n++;
+		if (fn != NULL) {
+			snprintf(dir, sizeof(dir), "%s/%s", peers, e->d_name);
+			fn(arg, e->d_name, peer_state(dir));
+		}
 	}
 	closedir(d);
+	return (n);
 }
 
 void

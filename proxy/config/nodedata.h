@@ -42,6 +42,32 @@ void pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
  * for the next connection. */
 int pp_nodedata_gate(void *dir, const char *id, char *detail, size_t len);
 
+/* The most peer directories a node data directory may hold (README,
+ * "Limits"): every one is read at every rescan, and an active one costs a
+ * tunnel and a listening socket per worker. */
+#define PP_NODEDATA_PEERS_MAX 10000
+
+/* What the markers of a peer directory say. */
+enum pp_peer_state {
+	PP_PEER_ACTIVE,      /* ACTIVE present, DEACTIVATED absent */
+	PP_PEER_INACTIVE,    /* no ACTIVE yet */
+	PP_PEER_DEACTIVATED, /* DEACTIVATED present */
+	PP_PEER_NSTATES
+};
+
+typedef void pp_nodedata_peer_fn(void *arg, const char *id,
+                                 enum pp_peer_state s);
+
+/* pp_nodedata_peers(path, fn, arg, p): call ${fn}(${arg}, id, state) for
+ * every peer of the node data directory ${path}: each entry of peers/
+ * whose name is a node id (8 or 32 lowercase hex digits) and that is a
+ * directory of its own, not a symbolic link.  No other entry's name is
+ * ever put in a path; each is skipped with a warning naming it and why
+ * added to ${p} (if not NULL), "." and ".." silently.  Return the number
+ * of peers, or -1 if peers/ cannot be read (errno set). */
+long pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
+                       struct pp_problems *p);
+
 /* pp_nodedata_free(nd): free ${nd}; NULL does nothing. */
 void pp_nodedata_free(struct pp_nodedata *nd);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/asn1.h>
@@ -156,48 +155,14 @@ pp_report_ready(const struct pp_ops_view *v, struct pp_sb *out)
 
 /* ---- node data peers ---- */
 
-enum peer_state { PEER_ACTIVE, PEER_INACTIVE, PEER_DEACTIVATED, PEER_NSTATES };
-static const char *const peer_state_names[] = {"active", "inactive",
-                                               "deactivated"};
-
-static int
-has_file(const char *dir, const char *id, const char *name)
-{
-	char path[4096];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/peers/%s/%s", dir, id, name);
-	return (stat(path, &st) == 0);
-}
-
-typedef void peer_fn(void *arg, const char *id, enum peer_state s);
-
-/* Call ${fn} for every peer directory of the node at ${path}. */
-static void
-each_peer(const char *path, peer_fn *fn, void *arg)
-{
-	char dir[4096];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/peers", path);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (has_file(path, e->d_name, "DEACTIVATED"))
-			fn(arg, e->d_name, PEER_DEACTIVATED);
-		else if (has_file(path, e->d_name, "ACTIVE"))
-			fn(arg, e->d_name, PEER_ACTIVE);
-		else
-			fn(arg, e->d_name, PEER_INACTIVE);
-	}
-	closedir(d);
-}
+static const char *const peer_state_names[PP_PEER_NSTATES] = {
+    [PP_PEER_ACTIVE] = "active",
+    [PP_PEER_INACTIVE] = "inactive",
+    [PP_PEER_DEACTIVATED] = "deactivated",
+};
 
 static void
-count_peer(void *arg, const char *id, enum peer_state s)
+count_peer(void *arg, const char *id, enum pp_peer_state s)
 {
 	unsigned *n = arg;
 
@@ -315,11 +280,11 @@ pp_report_metrics(const struct pp_ops_view *v, struct pp_sb *b)
 	             (unsigned long long)v->reloads_ok,
 	             (unsigned long long)v->reloads_failed);
 	if (c->nodedata != NULL) {
-		unsigned n[PEER_NSTATES] = {0};
-		each_peer(c->nodedata->path, count_peer, n);
+		unsigned n[PP_PEER_NSTATES] = {0};
+		pp_nodedata_peers(c->nodedata->path, count_peer, n, NULL);
 		pp_sb_puts(b, "# HELP peerproxy_peers Node data peers by "
 		              "state.\n# TYPE peerproxy_peers gauge\n");
-		for (int s = 0; s < PEER_NSTATES; s++)
+		for (int s = 0; s < PP_PEER_NSTATES; s++)
 			pp_sb_printf(b, "peerproxy_peers{state=\"%s\"} %u\n",
 			             peer_state_names[s], n[s]);
 	}
@@ -426,7 +391,7 @@ tunnel_json(struct pp_sb *b, const struct pp_tunnel_conf *tc)
 }
 
 static void
-peer_json(void *arg, const char *id, enum peer_state s)
+peer_json(void *arg, const char *id, enum pp_peer_state s)
 {
 	struct json_list *l = arg;
 
@@ -472,7 +437,7 @@ pp_report_status(const struct pp_ops_view *v, struct pp_sb *b)
 		pp_sb_puts(b, "{\"path\":");
 		pp_sb_json_str(b, c->nodedata->path);
 		pp_sb_puts(b, ",\"peers\":[");
-		each_peer(c->nodedata->path, peer_json, &l);
+		pp_nodedata_peers(c->nodedata->path, peer_json, &l, NULL);
 		pp_sb_puts(b, "]}");
 	}
 	pp_sb_puts(b, "}\n");

@@ -1,6 +1,5 @@
 #include "runtime/runtime.h"
 
-#include <dirent.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -127,6 +126,33 @@ push_path(char **v, size_t *n, size_t cap, const char *dir, const char *name)
 		(*n)++;
 }
 
+/* The paths nodedata_paths collects. */
+struct path_list {
+	const char *peers; /* <node data>/peers */
+	char **v;
+	size_t n, cap;
+};
+
+static void
+push_markers(void *arg, const char *id, enum pp_peer_state state)
+{
+	struct path_list *l = arg;
+	char dir[4096 + 64];
+
+	(void)state;
+	if (l->n + 2 > l->cap) {
+		size_t cap = 2 * l->cap;
+		char **nv = realloc(l->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return;
+		l->v = nv;
+		l->cap = cap;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", l->peers, id);
+	push_path(l->v, &l->n, l->cap, dir, "ACTIVE");
+	push_path(l->v, &l->n, l->cap, dir, "DEACTIVATED");
+}
+
 /* Node data files that change the configuration without being named in
  * it: the peers directory itself (a peer added or removed changes its
  * times) and each peer's ACTIVE and DEACTIVATED markers. */
@@ -134,35 +160,15 @@ static size_t
 nodedata_paths(const struct pp_nodedata *nd, char ***out)
 {
 	char peers[4096];
-	size_t n = 0, cap = 64;
-	struct dirent *e;
-	char **v;
-	DIR *d;
+	struct path_list l = {.peers = peers, .cap = 64};
 
 	snprintf(peers, sizeof(peers), "%s/peers", nd->path);
-	if ((v = calloc(cap, sizeof(*v))) == NULL)
+	if ((l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
 		return (0);
-	push_path(v, &n, cap, peers, ".");
-	if ((d = opendir(peers)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			char dir[4096 + 256];
-			if (e->d_name[0] == '.')
-				continue;
-			if (n + 2 > cap) {
-				char **nv = realloc(v, 2 * cap * sizeof(*v));
-				if (nv == NULL)
-					break;
-				v = nv;
-				cap *= 2;
-			}
-			snprintf(dir, sizeof(dir), "%s/%s", peers, e->d_name);
-			push_path(v, &n, cap, dir, "ACTIVE");
-			push_path(v, &n, cap, dir, "DEACTIVATED");
-		}
-		closedir(d);
-	}
-	*out = v;
-	return (n);
+	push_path(l.v, &l.n, l.cap, peers, ".");
+	pp_nodedata_peers(nd->path, push_markers, &l, NULL);
+	*out = l.v;
+	return (l.n);
 }
 
 /* Watch every file ${rt}'s configuration names (and, in node data mode,
