@@ -146,29 +146,45 @@ clear(struct pp_watch *w)
 	w->ndirs = 0;
 }
 
-/* Add the directory ${dir} to the ${n} names in ${v} (capacity ${cap})
- * unless it is there already. */
-static void
-add_name(char **v, size_t *n, size_t cap, const char *dir)
+static int
+str_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp(v[i], dir) == 0)
-			return;
-	if (*n < cap && (v[*n] = strdup(dir)) != NULL)
-		(*n)++;
+	return (strcmp(*(char *const *)a, *(char *const *)b));
 }
 
-/* Add the directory of ${path}, and of the file it leads to if that is
- * elsewhere, to the names in ${v}. */
+/* Sort the ${n} strings ${v} and drop repeats (freed if ${owned}); return
+ * how many are left.  Sorted, not compared pair by pair: a node with
+ * thousands of peers names tens of thousands of files. */
+static size_t
+sort_unique(char **v, size_t n, int owned)
+{
+	size_t k = 0;
+
+	qsort(v, n, sizeof(*v), str_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && strcmp(v[k - 1], v[i]) == 0) {
+			if (owned)
+				free(v[i]);
+			continue;
+		}
+		v[k++] = v[i];
+	}
+	return (k);
+}
+
+/* Add to ${v} the directory of ${path} and, if it leads elsewhere, the
+ * directory of the file it leads to; ${n} counts them. */
 static void
-add_dirs_of(char **v, size_t *n, size_t cap, const char *path)
+add_dirs_of(char **v, size_t *n, const char *path)
 {
 	char copy[PATH_MAX], real[PATH_MAX];
 
 	snprintf(copy, sizeof(copy), "%s", path);
-	add_name(v, n, cap, dirname(copy));
-	if (realpath(path, real) != NULL)
-		add_name(v, n, cap, dirname(real));
+	if ((v[*n] = strdup(dirname(copy))) != NULL)
+		(*n)++;
+	if (realpath(path, real) != NULL &&
+	    (v[*n] = strdup(dirname(real))) != NULL)
+		(*n)++;
 }
 
 /* A new watch on ${dir}, or NULL (logged). */
@@ -198,33 +214,44 @@ dir_watch_new(struct pp_watch *w, const char *dir)
 	return (d);
 }
 
-/* Watch exactly the ${n} directories ${names}: watches kept where they
- * carry over (so no event falls between a close and a new watch). */
+static int
+file_cmp(const void *a, const void *b)
+{
+	return (strcmp(((const struct file_sig *)a)->path,
+	               ((const struct file_sig *)b)->path));
+}
+
+/* Watch exactly the ${n} sorted directories ${names}: watches kept where
+ * they carry over (so no event falls between a close and a new watch).
+ * w->dirs stays sorted by name. */
 static void
 set_dirs(struct pp_watch *w, char **names, size_t n)
 {
 	struct dir_watch **next = calloc(n ? n : 1, sizeof(*next));
-	size_t nnext = 0;
+	size_t nnext = 0, j = 0;
 
 	if (next == NULL)
 		return;
+	/* Both lists are sorted: one merge pass. */
 	for (size_t i = 0; i < n; i++) {
 		struct dir_watch *d = NULL;
-		for (size_t j = 0; j < w->ndirs && d == NULL; j++) {
-			if (w->dirs[j] != NULL &&
-			    strcmp(w->dirs[j]->dir, names[i]) == 0) {
-				d = w->dirs[j];
-				w->dirs[j] = NULL; /* carried over */
-			}
+		int c = 1;
+
+		while (j < w->ndirs &&
+		       (c = strcmp(w->dirs[j]->dir, names[i])) < 0)
+			j++;
+		if (j < w->ndirs && c == 0) {
+			d = w->dirs[j];
+			w->dirs[j++] = NULL; /* carried over */
 		}
 		if (d == NULL)
 			d = dir_watch_new(w, names[i]);
 		if (d != NULL)
 			next[nnext++] = d;
 	}
-	for (size_t j = 0; j < w->ndirs; j++)
-		if (w->dirs[j] != NULL)
-			uv_close((uv_handle_t *)&w->dirs[j]->ev, on_dir_closed);
+	for (size_t k = 0; k < w->ndirs; k++)
+		if (w->dirs[k] != NULL)
+			uv_close((uv_handle_t *)&w->dirs[k]->ev, on_dir_closed);
 	free(w->dirs);
 	w->dirs = next;
 	w->ndirs = nnext;
@@ -233,46 +260,53 @@ set_dirs(struct pp_watch *w, char **names, size_t n)
 size_t
 pp_watch_set(struct pp_watch *w, const char *const *paths, size_t n)
 {
-	struct file_sig *files = calloc(n ? n : 1, sizeof(*files));
-	size_t cap = 2 * n, ndirs = 0, nfiles = 0;
-	char **dirs = calloc(cap ? cap : 1, sizeof(*dirs));
+	char **names = calloc(n ? n : 1, sizeof(*names));
+	char **dirs = calloc(2 * n + 1, sizeof(*dirs));
+	struct file_sig *files = NULL;
+	size_t nnames = 0, ndirs = 0;
 
-	if (files == NULL || dirs == NULL) {
-		free(files);
-		free(dirs);
-		return (w->ndirs);
-	}
-	for (size_t i = 0; i < n; i++) {
-		int dup = 0;
-		if (paths[i] == NULL)
-			continue;
-		for (size_t j = 0; j < nfiles && !dup; j++)
-			dup = strcmp(files[j].path, paths[i]) == 0;
-		if (dup || (files[nfiles].path = strdup(paths[i])) == NULL)
-			continue;
+	if (names == NULL || dirs == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (paths[i] != NULL)
+			names[nnames++] = (char *)paths[i]; /* borrowed */
+	nnames = sort_unique(names, nnames, 0);
+	if ((files = calloc(nnames ? nnames : 1, sizeof(*files))) == NULL)
+		goto out;
+	for (size_t i = 0; i < nnames; i++) {
+		struct file_sig key = {.path = names[i]}, *old;
+
+		if ((files[i].path = strdup(names[i])) == NULL) {
+			while (i-- > 0)
+				free(files[i].path);
+			free(files);
+			goto out;
+		}
 		/* A file watched already keeps the state last seen, so a
 		 * change made while the caller was reloading still counts. */
-		for (size_t j = 0; j < w->nfiles && !dup; j++) {
-			if (strcmp(w->files[j].path, paths[i]) == 0) {
-				char *p = files[nfiles].path;
-				files[nfiles] = w->files[j];
-				files[nfiles].path = p;
-				dup = 1;
-			}
+		old = w->nfiles ? bsearch(&key, w->files, w->nfiles,
+		                          sizeof(*w->files), file_cmp)
+		                : NULL;
+		if (old != NULL) {
+			char *p = files[i].path;
+			files[i] = *old;
+			files[i].path = p;
+		} else {
+			sig_read(&files[i]);
 		}
-		if (!dup)
-			sig_read(&files[nfiles]);
-		nfiles++;
-		add_dirs_of(dirs, &ndirs, cap, paths[i]);
+		add_dirs_of(dirs, &ndirs, names[i]);
 	}
 	for (size_t i = 0; i < w->nfiles; i++)
 		free(w->files[i].path);
 	free(w->files);
-	w->files = files;
-	w->nfiles = nfiles;
+	w->files = files; /* sorted by path, as names were */
+	w->nfiles = nnames;
+	ndirs = sort_unique(dirs, ndirs, 1);
 	set_dirs(w, dirs, ndirs);
 	for (size_t i = 0; i < ndirs; i++)
 		free(dirs[i]);
+out:
+	free(names);
 	free(dirs);
 	return (w->ndirs);
 }

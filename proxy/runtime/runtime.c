@@ -234,27 +234,101 @@ reload_failed(struct pp_runtime *rt, const char *why,
 		pp_log_msg(PP_LOG_ERROR, "reload_problem", "%s", p->items[i]);
 }
 
-/* The index of the tunnel of ${c} listening on ${addr}, or -1. */
-static long
-find_listener(const struct pp_config *c, const char *addr)
+/* A configuration's tunnels sorted by name and by listen address: a
+ * reload compares two whole configurations, and a node may have
+ * thousands of peers, so every lookup is a binary search. */
+struct tref {
+	char *key;
+	size_t i; /* the tunnel's index */
+};
+
+struct tindex {
+	const struct pp_config *c;
+	struct tref *names, *addrs;
+	size_t naddrs;
+};
+
+static int
+tref_cmp(const void *a, const void *b)
 {
+	return (strcmp(((const struct tref *)a)->key,
+	               ((const struct tref *)b)->key));
+}
+
+static void
+tindex_free(struct tindex *x)
+{
+	for (size_t i = 0; x->c != NULL && i < x->c->ntunnels; i++)
+		free(x->names[i].key);
+	for (size_t i = 0; i < x->naddrs; i++)
+		free(x->addrs[i].key);
+	free(x->names);
+	free(x->addrs);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Index ${c} into ${x}.  Return 0, or -1 if memory is short. */
+static int
+tindex_build(struct tindex *x, const struct pp_config *c)
+{
+	size_t n = c->ntunnels ? c->ntunnels : 1;
 	char a[PP_HOST_MAX + 16];
 
+	memset(x, 0, sizeof(*x));
+	if ((x->names = calloc(n, sizeof(*x->names))) == NULL ||
+	    (x->addrs = calloc(n, sizeof(*x->addrs))) == NULL) {
+		free(x->names);
+		x->names = NULL;
+		return (-1);
+	}
+	x->c = c;
 	for (size_t i = 0; i < c->ntunnels; i++) {
+		x->names[i].i = i;
+		if ((x->names[i].key = strdup(c->tunnels[i].name)) == NULL)
+			goto oom;
 		if (!pp_tunnel_listens(&c->tunnels[i]))
 			continue;
 		pp_addr_format(&c->tunnels[i].listen, a, sizeof(a));
-		if (strcmp(a, addr) == 0)
-			return ((long)i);
+		x->addrs[x->naddrs].i = i;
+		if ((x->addrs[x->naddrs++].key = strdup(a)) == NULL)
+			goto oom;
 	}
+	qsort(x->names, c->ntunnels, sizeof(*x->names), tref_cmp);
+	qsort(x->addrs, x->naddrs, sizeof(*x->addrs), tref_cmp);
+	return (0);
+oom:
+	tindex_free(x);
 	return (-1);
 }
 
+/* The index of the tunnel whose ${key} (a name, or a listen address) it
+ * is among the ${n} sorted ${v}, or -1. */
+static long
+tindex_find(const struct tref *v, size_t n, const char *key)
+{
+	struct tref want = {.key = (char *)key};
+	const struct tref *hit = bsearch(&want, v, n, sizeof(*v), tref_cmp);
+
+	return (hit != NULL ? (long)hit->i : -1);
+}
+
+static long
+find_listener(const struct tindex *x, const char *addr)
+{
+	return (tindex_find(x->addrs, x->naddrs, addr));
+}
+
+static long
+find_name(const struct tindex *x, const char *name)
+{
+	return (tindex_find(x->names, x->c->ntunnels, name));
+}
+
 /* Close the sockets reload_listeners opened for the first ${upto} tunnels
- * of ${next} (not those carried over). */
+ * of ${next} (not those carried over from ${cur}). */
 static void
 close_new_listeners(struct pp_runtime *rt, struct pp_config *next, int *fds,
-                    size_t upto)
+                    size_t upto, const struct tindex *cur)
 {
 	size_t nw = (size_t)rt->nworkers, nt = next->ntunnels;
 	char addr[PP_HOST_MAX + 16];
@@ -263,19 +337,20 @@ close_new_listeners(struct pp_runtime *rt, struct pp_config *next, int *fds,
 		if (!pp_tunnel_listens(&next->tunnels[u]))
 			continue;
 		pp_addr_format(&next->tunnels[u].listen, addr, sizeof(addr));
-		if (find_listener(rt->conf, addr) >= 0)
+		if (find_listener(cur, addr) >= 0)
 			continue;
 		for (size_t w = 0; w < nw; w++)
 			close(fds[w * nt + u]);
 	}
 }
 
-/* Descriptors for ${next}: the current ones where an address carries over,
- * new sockets elsewhere.  Return the table, or NULL (nothing left open)
- * with the failure in ${err}. */
+/* Descriptors for ${next}: the current ones (of ${cur}, the index of the
+ * current configuration) where an address carries over, new sockets
+ * elsewhere.  Return the table, or NULL (nothing left open) with the
+ * failure in ${err}. */
 static int *
-reload_listeners(struct pp_runtime *rt, struct pp_config *next, char *err,
-                 size_t errlen)
+reload_listeners(struct pp_runtime *rt, struct pp_config *next,
+                 const struct tindex *cur, char *err, size_t errlen)
 {
 	size_t nw = (size_t)rt->nworkers, nt = next->ntunnels;
 	size_t ot = rt->conf->ntunnels;
@@ -295,7 +370,7 @@ reload_listeners(struct pp_runtime *rt, struct pp_config *next, char *err,
 		if (!pp_tunnel_listens(&next->tunnels[t]))
 			continue;
 		pp_addr_format(&next->tunnels[t].listen, addr, sizeof(addr));
-		if ((o = find_listener(rt->conf, addr)) >= 0) {
+		if ((o = find_listener(cur, addr)) >= 0) {
 			for (size_t w = 0; w < nw; w++)
 				fds[w * nt + t] = rt->fds[w * ot + (size_t)o];
 			continue;
@@ -303,7 +378,7 @@ reload_listeners(struct pp_runtime *rt, struct pp_config *next, char *err,
 		if (pp_listen_open(&next->tunnels[t].listen, nw, one, why,
 		                   sizeof(why)) != 0) {
 			snprintf(err, errlen, "listen %s: %s", addr, why);
-			close_new_listeners(rt, next, fds, t);
+			close_new_listeners(rt, next, fds, t, cur);
 			goto fail;
 		}
 		for (size_t w = 0; w < nw; w++)
@@ -317,9 +392,10 @@ fail:
 	return (NULL);
 }
 
-/* Unlink the socket files of unix listeners ${next} no longer has. */
+/* Unlink the socket files of unix listeners ${old} has and ${next} (its
+ * index) no longer has. */
 static void
-unlink_dropped(const struct pp_config *old, const struct pp_config *next)
+unlink_dropped(const struct pp_config *old, const struct tindex *next)
 {
 	char addr[PP_HOST_MAX + 16];
 
@@ -333,48 +409,42 @@ unlink_dropped(const struct pp_config *old, const struct pp_config *next)
 	}
 }
 
-/* Count the tunnel names of ${a} that ${b} lacks. */
+/* Count the tunnel names of ${a} that ${b} (an index) lacks. */
 static size_t
-names_missing(const struct pp_config *a, const struct pp_config *b)
+names_missing(const struct pp_config *a, const struct tindex *b)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < a->ntunnels; i++) {
-		int found = 0;
-		for (size_t j = 0; j < b->ntunnels && !found; j++)
-			found =
-			    strcmp(a->tunnels[i].name, b->tunnels[j].name) == 0;
-		n += !found;
-	}
+	for (size_t i = 0; i < a->ntunnels; i++)
+		n += find_name(b, a->tunnels[i].name) < 0;
 	return (n);
 }
 
 /* The names (comma-separated into ${out}) of the tunnels of ${b} that
- * serve a different certificate than the tunnel of that name in ${a}. */
+ * serve a different certificate than the tunnel of that name in ${a} (an
+ * index). */
 static void
-certs_changed(const struct pp_config *a, const struct pp_config *b, char *out,
+certs_changed(const struct tindex *a, const struct pp_config *b, char *out,
               size_t len)
 {
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < b->ntunnels; i++) {
-		const struct pp_tunnel_conf *nt = &b->tunnels[i];
-		for (size_t j = 0; j < a->ntunnels; j++) {
-			const struct pp_tunnel_conf *ot = &a->tunnels[j];
-			X509 *x, *y;
-			if (strcmp(ot->name, nt->name) != 0 ||
-			    ot->ctx == NULL || nt->ctx == NULL)
-				continue;
-			x = pp_tls_ctx_leaf(ot->ctx);
-			y = pp_tls_ctx_leaf(nt->ctx);
-			if (x != NULL && y != NULL && X509_cmp(x, y) != 0 &&
-			    used < len)
-				used += (size_t)snprintf(
-				    out + used, len - used, "%s%s",
-				    used ? "," : "", nt->name);
-			break;
-		}
+	for (size_t i = 0; i < b->ntunnels && used < len; i++) {
+		const struct pp_tunnel_conf *nt = &b->tunnels[i], *ot;
+		long j = find_name(a, nt->name);
+		X509 *x, *y;
+
+		if (j < 0)
+			continue;
+		ot = &a->c->tunnels[j];
+		if (ot->ctx == NULL || nt->ctx == NULL)
+			continue;
+		x = pp_tls_ctx_leaf(ot->ctx);
+		y = pp_tls_ctx_leaf(nt->ctx);
+		if (x != NULL && y != NULL && X509_cmp(x, y) != 0)
+			used += (size_t)snprintf(out + used, len - used, "%s%s",
+			                         used ? "," : "", nt->name);
 	}
 }
 
@@ -404,6 +474,7 @@ static int
 reload(struct pp_runtime *rt, const char *why)
 {
 	struct pp_problems p = {0};
+	struct tindex cur = {0}, nxt = {0};
 	struct pp_config *next;
 	struct pp_logline l;
 	char err[512], changed[512];
@@ -431,10 +502,15 @@ reload(struct pp_runtime *rt, const char *why)
 	if (pp_config_workers(next) != rt->nworkers)
 		pp_log_msg(PP_LOG_WARN, "reload_partial",
 		           "the worker count changes only with a restart");
-	if ((fds = reload_listeners(rt, next, err, sizeof(err))) == NULL) {
+	if (tindex_build(&cur, rt->conf) != 0 ||
+	    tindex_build(&nxt, next) != 0) {
+		reload_failed(rt, why, NULL, "out of memory");
+		goto fail;
+	}
+	if ((fds = reload_listeners(rt, next, &cur, err, sizeof(err))) ==
+	    NULL) {
 		reload_failed(rt, why, NULL, err);
-		pp_config_unref(next);
-		return (-1);
+		goto fail;
 	}
 	nt = next->ntunnels;
 	for (int i = 0; i < rt->nworkers; i++) {
@@ -449,10 +525,12 @@ reload(struct pp_runtime *rt, const char *why)
 		s->conf = pp_config_ref(next);
 		pp_worker_swap(&rt->workers[i], s);
 	}
-	unlink_dropped(rt->conf, next);
-	added = names_missing(next, rt->conf);
-	removed = names_missing(rt->conf, next);
-	certs_changed(rt->conf, next, changed, sizeof(changed));
+	unlink_dropped(rt->conf, &nxt);
+	added = names_missing(next, &cur);
+	removed = names_missing(rt->conf, &nxt);
+	certs_changed(&cur, next, changed, sizeof(changed));
+	tindex_free(&cur);
+	tindex_free(&nxt);
 	pp_log_configure(next->log_level, next->log_json);
 	pp_log_begin(&l,
 	             strcmp(why, "rescan") == 0 && added + removed == 0
@@ -474,6 +552,11 @@ reload(struct pp_runtime *rt, const char *why)
 	rt->conf = next;
 	watch_update(rt);
 	return (0);
+fail:
+	tindex_free(&cur);
+	tindex_free(&nxt);
+	pp_config_unref(next);
+	return (-1);
 }
 
 /* Stop accepting, let open tunnels finish until drain_timeout, then
