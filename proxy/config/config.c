@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,6 +258,47 @@ check_listen_addresses(const struct pp_config *c, struct pp_problems *p)
 	free(refs);
 }
 
+/* Descriptors the process holds besides its listeners: stdio, the admin
+ * endpoint, the file watch, and a loop with its wakeups per worker. */
+#define FDS_RESERVED(workers) (32 + 4 * (size_t)(workers))
+/* Fewer than this left for connections (two each) draws a warning. */
+#define FDS_FOR_CONNECTIONS 1024
+
+/* Every listener takes one descriptor per worker for as long as it
+ * exists, so a node with thousands of peers can need more than the open
+ * file limit allows.  Judge against the hard limit: run raises the soft
+ * one to it.  Say so here, naming the limit, rather than fail at the
+ * thousandth socket. */
+static void
+check_fd_limit(const struct pp_config *c, struct pp_problems *p)
+{
+	size_t workers = (size_t)pp_config_workers(c), listeners = 0, need;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY)
+		return;
+	for (size_t i = 0; i < c->ntunnels; i++)
+		listeners += pp_tunnel_listens(&c->tunnels[i]) != 0;
+	need = listeners * workers + FDS_RESERVED(workers);
+	if (need > rl.rlim_max)
+		pp_problems_add(
+		    p,
+		    "%zu listeners x %zu workers need %zu open files (with "
+		    "%zu for the process itself), more than the open file "
+		    "limit RLIMIT_NOFILE of %llu: raise it (ulimit -n, "
+		    "systemd LimitNOFILE=) or run fewer workers",
+		    listeners, workers, need, FDS_RESERVED(workers),
+		    (unsigned long long)rl.rlim_max);
+	else if (rl.rlim_max - need < FDS_FOR_CONNECTIONS)
+		pp_problems_warn(
+		    p,
+		    "%zu listeners x %zu workers leave %llu of the open file "
+		    "limit RLIMIT_NOFILE (%llu) for connections, two each",
+		    listeners, workers,
+		    (unsigned long long)(rl.rlim_max - need),
+		    (unsigned long long)rl.rlim_max);
+}
+
 int
 pp_config_build(struct pp_config *c, struct pp_problems *p)
 {
@@ -288,6 +330,7 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 			    (na - (long long)time(NULL)) / 86400);
 	}
 	check_listen_addresses(c, p);
+	check_fd_limit(c, p);
 	return (pp_problems_count(p) > before ? -1 : 0);
 }
 

@@ -167,7 +167,8 @@ void pp_tunnel_conf_set_defaults(struct pp_tunnel_conf *t,
 
 /* pp_config_build(c, p): load every certificate, key and anchor, build the
  * TLS contexts and check the tunnels against each other (duplicate listen
- * addresses, certificates expiring within 30 days: a warning).  Return 0,
+ * addresses, certificates expiring within 30 days: a warning) and against
+ * the open file limit (a descriptor per listener and worker).  Return 0,
  * or -1 with every problem (naming the tunnel and file) added to ${p}. */
 int pp_config_build(struct pp_config *c, struct pp_problems *p);
 
