@@ -93,7 +93,6 @@ serve(struct pp_config *c, const char *cmd, pp_reload_fn *reload, void *arg)
 {
 	struct pp_problems p = {0};
 	char prefix[64];
-	int rc;
 
 	snprintf(prefix, sizeof(prefix), "peerproxy %s: ", cmd);
 	pp_log_configure(c->log_level, c->log_json);
@@ -110,9 +109,7 @@ serve(struct pp_config *c, const char *cmd, pp_reload_fn *reload, void *arg)
 	    mkdir(c->nodedata->socket_dir, 0755) != 0 && errno != EEXIST)
 		pp_log_msg(PP_LOG_ERROR, "socket_dir", "%s: %s",
 		           c->nodedata->socket_dir, strerror(errno));
-	rc = pp_runtime_run(c, reload, arg);
-	pp_config_unref(c);
-	return (rc);
+	return (pp_runtime_run(c, reload, arg)); /* takes our reference */
 }
 
 static int

@@ -53,6 +53,7 @@ struct pp_runtime {
 	    second_timer;   /* each second: suppressed log lines, memory trim */
 	uint64_t trim_peak; /* most tunnels open since the last trim */
 	uint64_t trim_last_ms;
+	int trim_reloaded; /* a reload left an old snapshot to free */
 	uint64_t start_unix_ms, start_ms;
 	char last_error[512]; /* of the last reload; "" if it worked */
 };
@@ -452,6 +453,15 @@ certs_changed(const struct tindex *a, const struct pp_config *b, char *out,
  * it on its next loop turn; this thread serves nothing but signals and
  * the admin endpoint, so it may block that long).  1 if they all did. */
 static int
+swaps_pending(struct pp_runtime *rt)
+{
+	for (int i = 0; i < rt->nworkers; i++)
+		if (pp_worker_swap_pending(&rt->workers[i]))
+			return (1);
+	return (0);
+}
+
+static int
 swaps_taken(struct pp_runtime *rt)
 {
 	const struct timespec tick = {0, 1000000};
@@ -550,6 +560,7 @@ reload(struct pp_runtime *rt, const char *why)
 	rt->fds = fds;
 	pp_config_unref(rt->conf);
 	rt->conf = next;
+	rt->trim_reloaded = 1;
 	watch_update(rt);
 	return (0);
 fail:
@@ -752,6 +763,22 @@ trim_memory(struct pp_runtime *rt)
 	}
 	if (peak > rt->trim_peak)
 		rt->trim_peak = peak;
+	if (rt->trim_reloaded && open == 0 && !swaps_pending(rt)) {
+		/* A reload built a whole new snapshot beside the old one,
+		 * which the workers have now let go of (with thousands of
+		 * node data peers, a hundred megabytes). */
+		rt->trim_reloaded = 0;
+		before = rss_kib();
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		pp_log_begin(&l, PP_LOG_DEBUG, "memory_trimmed");
+		pp_log_str(&l, "after", "reload");
+		pp_log_u64(&l, "rss_before_kib", before);
+		pp_log_u64(&l, "rss_after_kib", rss_kib());
+		pp_log_end(&l);
+		return;
+	}
 	if (rt->trim_peak < open + TRIM_DROP || open > rt->trim_peak / 2 ||
 	    uv_now(rt->loop) - rt->trim_last_ms < TRIM_EVERY_MS)
 		return;
@@ -876,7 +903,7 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	int *fds, started = 0, rc = 1;
 
 	memset(&rt, 0, sizeof(rt));
-	rt.conf = pp_config_ref(conf);
+	rt.conf = conf; /* the caller's reference, now ours */
 	rt.reload = reload_fn;
 	rt.reload_arg = arg;
 	rt.loop = uv_default_loop();

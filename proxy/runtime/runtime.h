@@ -15,7 +15,8 @@ struct pp_runtime;
 typedef struct pp_config *pp_reload_fn(void *arg, struct pp_problems *p);
 
 /* pp_runtime_run(conf, reload, arg): bind the listeners of ${conf} (already
- * built; the caller keeps its reference), serve until SIGINT/SIGTERM,
+ * built; the caller's reference is taken over, so a reload can free the
+ * first snapshot as it frees later ones), serve until SIGINT/SIGTERM,
  * drain, and return the exit code: 0 after a drain, 1 if serving could
  * not start.  On SIGHUP, and every nodedata rescan_interval, ${reload}
  * builds a new snapshot; if it is valid it is swapped in for new
