@@ -763,10 +763,11 @@ trim_memory(struct pp_runtime *rt)
 	}
 	if (peak > rt->trim_peak)
 		rt->trim_peak = peak;
-	if (rt->trim_reloaded && open == 0 && !swaps_pending(rt)) {
+	if (rt->trim_reloaded && !swaps_pending(rt)) {
 		/* A reload built a whole new snapshot beside the old one,
 		 * which the workers have now let go of (with thousands of
-		 * node data peers, a hundred megabytes). */
+		 * node data peers, a hundred megabytes; tunnels still open
+		 * keep theirs until they close). */
 		rt->trim_reloaded = 0;
 		before = rss_kib();
 #ifdef __GLIBC__
