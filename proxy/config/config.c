@@ -28,6 +28,22 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
+/* Arrays that grow one item at a time (tunnels, list values) double
+ * their room whenever their count reaches a power of two, so the room is
+ * always the next power of two: 17 reallocations for 100,000 items, not
+ * 100,000 (a copy each, with sanitizers). */
+static int
+grows(size_t n)
+{
+	return ((n & (n - 1)) == 0); /* 0, 1, 2, 4, 8, ... */
+}
+
+static size_t
+room(size_t n)
+{
+	return (n == 0 ? 1 : 2 * n);
+}
+
 struct pp_config *
 pp_config_new(void)
 {
@@ -65,12 +81,14 @@ pp_config_add_tunnel(struct pp_config *c, enum pp_tunnel_kind kind,
 
 	if ((copy = strdup(name)) == NULL)
 		return (NULL);
-	t = realloc(c->tunnels, (c->ntunnels + 1) * sizeof(*t));
-	if (t == NULL) {
-		free(copy);
-		return (NULL);
+	if (grows(c->ntunnels)) {
+		t = realloc(c->tunnels, room(c->ntunnels) * sizeof(*t));
+		if (t == NULL) {
+			free(copy);
+			return (NULL);
+		}
+		c->tunnels = t;
 	}
-	c->tunnels = t;
 	t = &c->tunnels[c->ntunnels++];
 	memset(t, 0, sizeof(*t));
 	t->name = copy;
@@ -97,9 +115,9 @@ pp_proxy_protocol_parse(const char *s, enum pp_proxy_protocol *out)
 int
 pp_strv_push(char ***v, size_t *n, const char *s)
 {
-	char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+	char **nv = *v;
 
-	if (nv == NULL)
+	if (grows(*n) && (nv = realloc(*v, room(*n) * sizeof(char *))) == NULL)
 		return (-1);
 	*v = nv;
 	if ((nv[*n] = strdup(s)) == NULL)

@@ -676,14 +676,18 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
 			continue;
 		}
 
-		if ((x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL ||
-		    (tr = realloc(L->tref, L->c->ntunnels * sizeof(*tr))) ==
-		        NULL) {
+		if (L->tref == NULL &&
+		    (L->tref = calloc(PP_TUNNELS_MAX, sizeof(*tr))) == NULL) {
 			problem(L, v, sub, "out of memory");
 			L->pass = pass;
 			return;
 		}
-		L->tref = tr;
+		if ((x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL) {
+			problem(L, v, sub, "out of memory");
+			L->pass = pass;
+			return;
+		}
+		tr = L->tref;
 		tr[L->c->ntunnels - 1].n = x.n;
 		snprintf(tr[L->c->ntunnels - 1].path, sizeof(tr->path), "%s",
 		         sub);
