@@ -43,7 +43,9 @@ struct pp_dial {
 	int done;
 	int fd;
 	int status;
-	char why[192];
+	/* "<peer>: <what>": a formatted address, and a strerror or a fixed
+	 * phrase (under 64 bytes): it fits, the log names the whole peer. */
+	char why[PP_HOST_MAX + 16 + 128];
 	char peer[PP_HOST_MAX + 16];
 };
 
