@@ -997,7 +997,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		             why, CLOSE_GRACEFUL);
 		return;
 	}
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t sslen = sizeof(ss);
 	t->up.fd = fd;
 	t->up.tcp = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&

@@ -156,7 +156,10 @@ check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
 		return (-1);
 	chain = pp_tls_ctx_chain(t->ctx); /* borrowed */
 	leaf = pp_tls_ctx_leaf(t->ctx);
-	if (leaf != NULL && pp_trust_check(peer_view, leaf, chain, &v) == 0)
+	if (leaf == NULL) /* a built context has one: never read v unset */
+		snprintf(why, len, "%s: no certificate to present",
+		         t->cert_file);
+	else if (pp_trust_check(peer_view, leaf, chain, &v) == 0)
 		rc = 0;
 	else
 		snprintf(why, len,

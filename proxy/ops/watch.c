@@ -207,6 +207,7 @@ dir_watch_new(struct pp_watch *w, const char *dir)
 static void
 set_dirs(struct pp_watch *w, char **names, size_t n)
 {
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	struct dir_watch **next = calloc(n ? n : 1, sizeof(*next));
 	size_t nnext = 0;
 
