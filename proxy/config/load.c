@@ -157,10 +157,8 @@ set_file(struct loader *L, yaml_node_t *v, const char *path, char **dst)
 	free(*dst);
 	if (*s == '/' || L->dir == NULL) {
 		*dst = strdup(s);
-	} else {
-		size_t n = strlen(L->dir) + strlen(s) + 2;
-		if ((*dst = malloc(n)) != NULL)
-			snprintf(*dst, n, "%s/%s", L->dir, s);
+	} else if (asprintf(dst, "%s/%s", L->dir, s) < 0) {
+		*dst = NULL; /* out of memory: as strdup's NULL above */
 	}
 }
 

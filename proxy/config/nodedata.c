@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,23 @@
 #include "config/stomp.h"
 #include "tls/identity.h"
 #include "tls/pem.h"
+#include "util/strbuf.h"
 
+/* Every path below is the node data path plus at most this much (the
+ * longest: "/peers/<id>/nodeinfo/stomp.toml"); pp_nodedata_expand refuses
+ * a node data path too long for it, so no path here is ever cut. */
+#define SUFFIX_MAX (sizeof("/peers//nodeinfo/stomp.toml") + PP_PEER_ID_MAX)
+
+/* 1 if ${dir}/${name} exists.  A name over PATH_MAX does not: stat(2)
+ * would refuse it too (ENAMETOOLONG), never look at a cut name. */
 static int
 exists(const char *dir, const char *name)
 {
-	char path[1024];
+	char path[PATH_MAX];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (pp_fmt(path, sizeof(path), "%s/%s", dir, name) != 0)
+		return (0);
 	return (stat(path, &st) == 0);
 }
 
@@ -26,15 +36,15 @@ int
 pp_nodedata_gate(void *arg, const char *id, char *detail, size_t len)
 {
 	const char *dir = arg;
-	char peer[1024];
+	char peer[PATH_MAX];
 	struct stat st;
 
 	if (!pp_identity_node_id_valid(id)) {
 		snprintf(detail, len, "\"%s\" is not a node id", id);
 		return (-1);
 	}
-	snprintf(peer, sizeof(peer), "%s/peers/%s", dir, id);
-	if (stat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (pp_fmt(peer, sizeof(peer), "%s/peers/%s", dir, id) != 0 ||
+	    stat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(detail, len, "peer %s is unknown to this node", id);
 		return (-1);
 	}
@@ -52,12 +62,9 @@ pp_nodedata_gate(void *arg, const char *id, char *detail, size_t len)
 static char *
 join(const char *a, const char *b)
 {
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *s = malloc(n);
+	char *s;
 
-	if (s != NULL)
-		snprintf(s, n, "%s/%s", a, b);
-	return (s);
+	return (asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s);
 }
 
 static void
@@ -105,13 +112,22 @@ static void
 add_outbound(struct pp_config *c, const struct pp_nodedata *nd, const char *id,
              struct pp_problems *p)
 {
-	char dir[1024], name[64], err[512], sock[200];
+	char dir[PATH_MAX], toml[PATH_MAX], err[PATH_MAX + 256];
+	char name[sizeof("peer-") + PP_PEER_ID_MAX];
+	char sock[sizeof("unix:") + sizeof(((struct pp_addr *)0)->path)];
 	struct pp_tunnel_conf *t;
 	struct pp_addr *servers;
 	const char *why;
 	size_t n;
 
-	snprintf(dir, sizeof(dir), "%s/peers/%s", nd->path, id);
+	/* ${id} is a node id (pp_nodedata_expand checked) and the node
+	 * data path leaves room for SUFFIX_MAX more: these always fit. */
+	if (pp_fmt(dir, sizeof(dir), "%s/peers/%s", nd->path, id) != 0 ||
+	    pp_fmt(toml, sizeof(toml), "%s/nodeinfo/stomp.toml", dir) != 0 ||
+	    pp_fmt(name, sizeof(name), "peer-%s", id) != 0) {
+		pp_problems_add(p, "nodedata: peer %s: path too long", id);
+		return;
+	}
 	if ((why = peer_unusable(dir)) != NULL) {
 		if (strcmp(why, "not activated") != 0 &&
 		    strcmp(why, "deactivated") != 0)
@@ -119,22 +135,28 @@ add_outbound(struct pp_config *c, const struct pp_nodedata *nd, const char *id,
 			                 why);
 		return;
 	}
-	snprintf(sock, sizeof(sock), "%s/nodeinfo/stomp.toml", dir);
-	if (pp_stomp_servers(sock, &servers, &n, err, sizeof(err)) != 0) {
+	if (pp_stomp_servers(toml, &servers, &n, err, sizeof(err)) != 0) {
 		pp_problems_warn(p, "nodedata: peer %s skipped: %s", id, err);
 		return;
 	}
-	snprintf(name, sizeof(name), "peer-%s", id);
 	if ((t = pp_config_add_tunnel(c, PP_TUNNEL_OUTBOUND, name)) == NULL) {
 		free(servers);
 		pp_problems_add(p, "nodedata: out of memory");
 		return;
 	}
-	/* Without socket_dir the peer is reachable through CONNECT only. */
-	snprintf(sock, sizeof(sock), "unix:%s/%s.sock", nd->socket_dir, id);
+	/* Without socket_dir the peer is reachable through CONNECT only.  A
+	 * socket name that does not fit sun_path is an error naming it: a
+	 * cut name would listen on another socket. */
 	if (nd->socket_dir != NULL &&
-	    pp_addr_parse(sock, &t->listen, err, sizeof(err)) != 0)
-		pp_problems_add(p, "nodedata.outbound.socket_dir: %s", err);
+	    (pp_fmt(sock, sizeof(sock), "unix:%s/%s.sock", nd->socket_dir,
+	            id) != 0 ||
+	     pp_addr_parse(sock, &t->listen, err, sizeof(err)) != 0))
+		pp_problems_add(p,
+		                "nodedata.outbound.socket_dir: peer %s: socket "
+		                "%s/%s.sock is longer than the %zu bytes of a "
+		                "unix socket path",
+		                id, nd->socket_dir, id,
+		                sizeof(t->listen.path) - 1);
 	t->targets = servers;
 	t->ntargets = n;
 	t->ca_file = join(dir, "root-ca.crt");
@@ -151,18 +173,35 @@ void
 pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
                    struct pp_problems *p)
 {
-	char path[1024], err[256], id[40];
+	char path[PATH_MAX], err[PATH_MAX + 128], id[PP_PEER_ID_MAX + 1];
 	struct dirent *e;
 	char *text;
 	size_t len;
 	DIR *d;
 
+	if (strlen(nd->path) >= sizeof(path) - SUFFIX_MAX) {
+		pp_problems_add(p,
+		                "nodedata.path: \"%s\" is longer than %zu "
+		                "bytes (the files under it must fit PATH_MAX)",
+		                nd->path, sizeof(path) - SUFFIX_MAX - 1);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/db/nodeid", nd->path);
 	if ((text = pp_file_read(path, 1024, &len, err, sizeof(err))) == NULL) {
 		pp_problems_add(p, "nodedata: %s", err);
 		return;
 	}
-	snprintf(id, sizeof(id), "%.*s", (int)strcspn(text, " \r\n"), text);
+	len = strcspn(text, " \r\n");
+	if (len >= sizeof(id)) {
+		pp_problems_add(p,
+		                "nodedata: %s: %zu bytes, not a node id (8 or "
+		                "32 lowercase hex digits)",
+		                path, len);
+		free(text);
+		return;
+	}
+	memcpy(id, text, len);
+	id[len] = '\0';
 	free(text);
 	if (!pp_identity_node_id_valid(id)) {
 		pp_problems_add(p, "nodedata: %s: \"%s\" is not a node id",

@@ -31,7 +31,7 @@ static const char *const kind_names[] = {"inbound", "outbound", "connect"};
  * index after the first of a role: "chain.1"). */
 struct cert_ref {
 	X509 *x;
-	char role[16];
+	char role[32]; /* a role, '.' and a size_t's 20 digits fit */
 };
 
 typedef void cert_fn(void *arg, const struct pp_tunnel_conf *tc,
@@ -163,10 +163,12 @@ static const char *const peer_state_names[] = {"active", "inactive",
 static int
 has_file(const char *dir, const char *id, const char *name)
 {
-	char path[4096];
+	char path[PATH_MAX];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/peers/%s/%s", dir, id, name);
+	/* A name over PATH_MAX cannot exist: stat(2) would refuse it. */
+	if (pp_fmt(path, sizeof(path), "%s/peers/%s/%s", dir, id, name) != 0)
+		return (0);
 	return (stat(path, &st) == 0);
 }
 
@@ -176,12 +178,12 @@ typedef void peer_fn(void *arg, const char *id, enum peer_state s);
 static void
 each_peer(const char *path, peer_fn *fn, void *arg)
 {
-	char dir[4096];
+	char dir[PATH_MAX];
 	struct dirent *e;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/peers", path);
-	if ((d = opendir(dir)) == NULL)
+	if (pp_fmt(dir, sizeof(dir), "%s/peers", path) != 0 ||
+	    (d = opendir(dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "util/log.h"
+#include "util/strbuf.h"
 
 struct file_sig {
 	char *path;
@@ -165,7 +166,10 @@ add_dirs_of(char **v, size_t *n, size_t cap, const char *path)
 {
 	char copy[PATH_MAX], real[PATH_MAX];
 
-	snprintf(copy, sizeof(copy), "%s", path);
+	/* A name over PATH_MAX names no file: its cut copy would watch
+	 * another directory. */
+	if (pp_fmt(copy, sizeof(copy), "%s", path) != 0)
+		return;
 	add_name(v, n, cap, dirname(copy));
 	if (realpath(path, real) != NULL)
 		add_name(v, n, cap, dirname(real));
@@ -203,6 +207,7 @@ dir_watch_new(struct pp_watch *w, const char *dir)
 static void
 set_dirs(struct pp_watch *w, char **names, size_t n)
 {
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	struct dir_watch **next = calloc(n ? n : 1, sizeof(*next));
 	size_t nnext = 0;
 

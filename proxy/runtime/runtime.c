@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -27,6 +28,7 @@
 #include "tls/context.h"
 #include "util/log.h"
 #include "util/procmem.h"
+#include "util/strbuf.h"
 
 /* How long file changes must settle before a reload. */
 #define WATCH_DEBOUNCE_MS 200
@@ -55,7 +57,7 @@ struct pp_runtime {
 	uint64_t trim_peak; /* most tunnels open since the last trim */
 	uint64_t trim_last_ms;
 	uint64_t start_unix_ms, start_ms;
-	char last_error[512]; /* of the last reload; "" if it worked */
+	char *last_error; /* of the last reload, whole; NULL if it worked */
 };
 
 void
@@ -133,19 +135,20 @@ push_path(char **v, size_t *n, size_t cap, const char *dir, const char *name)
 static size_t
 nodedata_paths(const struct pp_nodedata *nd, char ***out)
 {
-	char peers[4096];
+	char peers[PATH_MAX];
 	size_t n = 0, cap = 64;
 	struct dirent *e;
 	char **v;
 	DIR *d;
 
-	snprintf(peers, sizeof(peers), "%s/peers", nd->path);
-	if ((v = calloc(cap, sizeof(*v))) == NULL)
+	/* Over PATH_MAX: nothing there to watch (the loader refuses it). */
+	if (pp_fmt(peers, sizeof(peers), "%s/peers", nd->path) != 0 ||
+	    (v = calloc(cap, sizeof(*v))) == NULL)
 		return (0);
 	push_path(v, &n, cap, peers, ".");
 	if ((d = opendir(peers)) != NULL) {
 		while ((e = readdir(d)) != NULL) {
-			char dir[4096 + 256];
+			char dir[PATH_MAX + NAME_MAX + 1]; /* fits */
 			if (e->d_name[0] == '.')
 				continue;
 			if (n + 2 > cap) {
@@ -210,6 +213,14 @@ on_rescan(uv_timer_t *h)
 	reload(h->data, "rescan");
 }
 
+/* Keep a copy of ${msg} (NULL: none) as the last reload's error. */
+static void
+set_last_error(struct pp_runtime *rt, const char *msg)
+{
+	free(rt->last_error);
+	rt->last_error = msg != NULL ? strdup(msg) : NULL;
+}
+
 static void
 reload_failed(struct pp_runtime *rt, const char *why,
               const struct pp_problems *p, const char *msg)
@@ -217,8 +228,7 @@ reload_failed(struct pp_runtime *rt, const char *why,
 	struct pp_logline l;
 
 	rt->reloads_failed++;
-	snprintf(rt->last_error, sizeof(rt->last_error), "%s",
-	         p && p->n ? p->items[0] : msg);
+	set_last_error(rt, p && p->n ? p->items[0] : msg);
 	pp_log_begin(&l, PP_LOG_ERROR, "reload_failed");
 	pp_log_str(&l, "trigger", why);
 	pp_log_u64(&l, "problems", p ? p->n : 1);
@@ -275,7 +285,7 @@ reload_listeners(struct pp_runtime *rt, struct pp_config *next, char *err,
 	size_t ot = rt->conf->ntunnels;
 	int *fds = malloc(nw * (nt ? nt : 1) * sizeof(int));
 	int *one = malloc(nw * sizeof(int));
-	char addr[PP_HOST_MAX + 16], why[256];
+	char addr[PP_HOST_MAX + 16], why[PP_HOST_MAX + 128];
 
 	if (fds == NULL || one == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -344,14 +354,12 @@ names_missing(const struct pp_config *a, const struct pp_config *b)
 }
 
 /* The names (comma-separated into ${out}) of the tunnels of ${b} that
- * serve a different certificate than the tunnel of that name in ${a}. */
+ * serve a different certificate than the tunnel of that name in ${a}:
+ * all of them, however many (node data: one per peer). */
 static void
-certs_changed(const struct pp_config *a, const struct pp_config *b, char *out,
-              size_t len)
+certs_changed(const struct pp_config *a, const struct pp_config *b,
+              struct pp_sb *out)
 {
-	size_t used = 0;
-
-	out[0] = '\0';
 	for (size_t i = 0; i < b->ntunnels; i++) {
 		const struct pp_tunnel_conf *nt = &b->tunnels[i];
 		for (size_t j = 0; j < a->ntunnels; j++) {
@@ -362,11 +370,9 @@ certs_changed(const struct pp_config *a, const struct pp_config *b, char *out,
 				continue;
 			x = pp_tls_ctx_leaf(ot->ctx);
 			y = pp_tls_ctx_leaf(nt->ctx);
-			if (x != NULL && y != NULL && X509_cmp(x, y) != 0 &&
-			    used < len)
-				used += (size_t)snprintf(
-				    out + used, len - used, "%s%s",
-				    used ? "," : "", nt->name);
+			if (x != NULL && y != NULL && X509_cmp(x, y) != 0)
+				pp_sb_printf(out, "%s%s", out->len ? "," : "",
+				             nt->name);
 			break;
 		}
 	}
@@ -400,13 +406,14 @@ reload(struct pp_runtime *rt, const char *why)
 	struct pp_problems p = {0};
 	struct pp_config *next;
 	struct pp_logline l;
-	char err[512], changed[512];
+	char err[1024]; /* reload_listeners' "listen <addr>: <why>" fits */
+	struct pp_sb changed = {0};
 	size_t added, removed, nt;
 	int *fds;
 
 	if (rt->draining || rt->reload == NULL) {
-		snprintf(rt->last_error, sizeof(rt->last_error), "%s",
-		         rt->draining ? "draining" : "nothing to reload");
+		set_last_error(rt,
+		               rt->draining ? "draining" : "nothing to reload");
 		return (-1);
 	}
 	if (!swaps_taken(rt)) {
@@ -447,7 +454,7 @@ reload(struct pp_runtime *rt, const char *why)
 	unlink_dropped(rt->conf, next);
 	added = names_missing(next, rt->conf);
 	removed = names_missing(rt->conf, next);
-	certs_changed(rt->conf, next, changed, sizeof(changed));
+	certs_changed(rt->conf, next, &changed);
 	pp_log_configure(next->log_level, next->log_json);
 	pp_log_begin(&l,
 	             strcmp(why, "rescan") == 0 && added + removed == 0
@@ -458,11 +465,12 @@ reload(struct pp_runtime *rt, const char *why)
 	pp_log_u64(&l, "tunnels", nt);
 	pp_log_u64(&l, "added", added);
 	pp_log_u64(&l, "removed", removed);
-	if (changed[0] != '\0')
-		pp_log_str(&l, "new_certificates", changed);
+	if (changed.len > 0)
+		pp_log_str(&l, "new_certificates", changed.buf);
 	pp_log_end(&l);
+	pp_sb_free(&changed);
 	rt->reloads_ok++;
-	rt->last_error[0] = '\0';
+	set_last_error(rt, NULL);
 	free(rt->fds);
 	rt->fds = fds;
 	pp_config_unref(rt->conf);
@@ -522,7 +530,7 @@ ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
 	v->draining = rt->draining;
 	v->reloads_ok = rt->reloads_ok;
 	v->reloads_failed = rt->reloads_failed;
-	v->last_reload_error = rt->last_error[0] ? rt->last_error : NULL;
+	v->last_reload_error = rt->last_error;
 	v->workers = rt->nworkers;
 }
 
@@ -888,6 +896,7 @@ done:
 	else
 		free(fds);
 	free(rt.workers);
+	free(rt.last_error);
 	pp_config_unref(rt.conf);
 	return (rc);
 }
