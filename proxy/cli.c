@@ -525,7 +525,7 @@ parse_flags(struct pp_config *c, struct pp_tunnel_conf *t, int argc,
 		if (opt == ':')
 			return (usage_error(cmd, "%s needs a value",
 			                    argv[optind - 1]));
-		if (opt == '?' || opt < OPT_LISTEN)
+		if (opt < OPT_LISTEN) /* getopt's '?', or a short flag */
 			return (usage_error(cmd, "unknown flag %s",
 			                    argv[optind - 1]));
 		if (!flag_allowed(cmd, opt))

@@ -76,7 +76,7 @@ struct pp_tunnel {
 	int handles; /* open handles and the dial: freed at zero */
 	uint64_t id;
 	uint64_t start_ms, last_ms;
-	char remote[80];
+	char remote[PP_HOST_MAX + 16]; /* unix:<sun_path> fits */
 	char target[PP_HOST_MAX + 16];
 	struct pp_tls_conn tlsc; /* verdict and session slot of the TLS side */
 	struct pp_limit *limit;  /* counts this tunnel (max_connections) */
@@ -653,7 +653,7 @@ refused_close(struct pp_tunnel *t)
 static void
 handshake_failed(struct pp_tunnel *t, int ssl_err)
 {
-	char detail[384] = "";
+	char detail[sizeof(((struct pp_verdict *)0)->detail)] = "";
 	const char *reason = "handshake_error";
 	uint32_t e = ERR_peek_error();
 	int r = ERR_GET_REASON(e);
@@ -997,7 +997,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		             why, CLOSE_GRACEFUL);
 		return;
 	}
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t sslen = sizeof(ss);
 	t->up.fd = fd;
 	t->up.tcp = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
@@ -1219,7 +1219,7 @@ refuse_over_limit(const struct pp_tunnel_conf *tc, int fd,
                   const struct sockaddr *sa, socklen_t salen)
 {
 	struct pp_logline l;
-	char remote[80];
+	char remote[PP_HOST_MAX + 16]; /* unix:<sun_path> fits */
 
 	close(fd);
 	pp_tstats_failure(pp_limit_stats(tc->limit), "max_connections");

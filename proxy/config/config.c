@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +175,10 @@ check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
 		return (-1);
 	chain = pp_tls_ctx_chain(t->ctx); /* borrowed */
 	leaf = pp_tls_ctx_leaf(t->ctx);
-	if (leaf != NULL && pp_trust_check(peer_view, leaf, chain, &v) == 0)
+	if (leaf == NULL) /* a built context has one: never read v unset */
+		snprintf(why, len, "%s: no certificate to present",
+		         t->cert_file);
+	else if (pp_trust_check(peer_view, leaf, chain, &v) == 0)
 		rc = 0;
 	else
 		snprintf(why, len,
@@ -186,8 +190,10 @@ check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
 	return (rc);
 }
 
+/* Build ${t}'s trust and TLS context; 0, or -1 with the reason in ${why}
+ * (room for two paths and a verdict: see pp_config_build). */
 static int
-build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
+build_tunnel(struct pp_tunnel_conf *t, char *why, size_t len)
 {
 	struct pp_trust_params tp = {
 	    .ca_file = t->ca_file,
@@ -208,27 +214,23 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 	    .server_name = t->server_name,
 	    .session_resumption = t->session_resumption,
 	};
-	char why[512];
 
 	if ((t->limit = pp_limit_get(t->name)) == NULL) {
-		snprintf(err, errlen, "tunnel %s: out of memory", t->name);
+		snprintf(why, len, "out of memory");
 		return (-1);
 	}
 	if (t->kind == PP_TUNNEL_CONNECT) /* plain: no TLS of its own */
 		return (0);
-	if ((t->trust = pp_trust_new(&tp, why, sizeof(why))) == NULL)
-		goto err;
-	if (check_peer_ids(t, why, sizeof(why)) != 0)
-		goto err;
+	if ((t->trust = pp_trust_new(&tp, why, len)) == NULL)
+		return (-1);
+	if (check_peer_ids(t, why, len) != 0)
+		return (-1);
 	p.trust = t->trust;
-	if ((t->ctx = pp_tls_ctx_new(&p, why, sizeof(why))) == NULL)
-		goto err;
-	if (t->check_own_chain && check_own_chain(t, why, sizeof(why)) != 0)
-		goto err;
+	if ((t->ctx = pp_tls_ctx_new(&p, why, len)) == NULL)
+		return (-1);
+	if (t->check_own_chain && check_own_chain(t, why, len) != 0)
+		return (-1);
 	return (0);
-err:
-	snprintf(err, errlen, "tunnel %s: %s", t->name, why);
-	return (-1);
 }
 
 /* A listener's address as text, and its tunnel. */
@@ -321,17 +323,20 @@ int
 pp_config_build(struct pp_config *c, struct pp_problems *p)
 {
 	size_t before = pp_problems_count(p);
-	char err[768];
+	/* The longest reason names two files (check_own_chain). */
+	char why[2 * PATH_MAX + 1024];
 	time_t soon = time(NULL) + EXPIRY_WARNING_S;
 
 	for (size_t i = 0; i < c->ntunnels; i++) {
 		struct pp_tunnel_conf *t = &c->tunnels[i];
-		if (build_tunnel(t, err, sizeof(err)) != 0) {
+		if (build_tunnel(t, why, sizeof(why)) != 0) {
 			if (!t->optional) {
-				pp_problems_add(p, "%s", err);
+				pp_problems_add(p, "tunnel %s: %s", t->name,
+				                why);
 				continue;
 			}
-			pp_problems_warn(p, "%s: skipped", err);
+			pp_problems_warn(p, "tunnel %s: %s: skipped", t->name,
+			                 why);
 			tunnel_conf_free(t);
 			memmove(t, t + 1, (c->ntunnels - i - 1) * sizeof(*t));
 			c->ntunnels--;
@@ -374,25 +379,27 @@ pp_config_route(const struct pp_tunnel_conf *t, const char *peer_id, size_t *n)
 	return (NULL);
 }
 
+static void vadd(char ***items, size_t *n, size_t *more, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 4, 0)));
+
 /* Keep one more message in ${items} (${n} kept), or count it in ${more}
  * once PP_PROBLEMS_KEPT are kept (or memory is short). */
 static void
 vadd(char ***items, size_t *n, size_t *more, const char *fmt, va_list ap)
 {
-	char buf[1024];
 	char **nv;
 
 	if (*n >= PP_PROBLEMS_KEPT) {
 		(*more)++;
 		return;
 	}
-	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL) {
 		(*more)++;
 		return;
 	}
 	*items = nv;
-	if ((nv[*n] = strdup(buf)) != NULL)
+	/* Allocated whole: a problem naming a long path is never cut. */
+	if (vasprintf(&nv[*n], fmt, ap) >= 0)
 		(*n)++;
 	else
 		(*more)++;

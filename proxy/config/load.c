@@ -24,10 +24,11 @@
 #define YAML_DEPTH_MAX 64
 #define YAML_NODES_MAX 100000
 
-/* Where a tunnel of the file is: its node and key path. */
+/* Where a tunnel of the file is: its node, and its place in the list of
+ * its kind (its key path is "inbound[i]" or "outbound[i]"). */
 struct tunnel_ref {
 	const yaml_node_t *n;
-	char path[32];
+	size_t i;
 };
 
 struct loader {
@@ -220,10 +221,8 @@ set_file(struct loader *L, yaml_node_t *v, const char *path, char **dst)
 	free(*dst);
 	if (*s == '/' || L->dir == NULL) {
 		*dst = strdup(s);
-	} else {
-		size_t n = strlen(L->dir) + strlen(s) + 2;
-		if ((*dst = malloc(n)) != NULL)
-			snprintf(*dst, n, "%s/%s", L->dir, s);
+	} else if (asprintf(dst, "%s/%s", L->dir, s) < 0) {
+		*dst = NULL; /* out of memory: as strdup's NULL above */
 	}
 }
 
@@ -688,9 +687,7 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
 			return;
 		}
 		tr = L->tref;
-		tr[L->c->ntunnels - 1].n = x.n;
-		snprintf(tr[L->c->ntunnels - 1].path, sizeof(tr->path), "%s",
-		         sub);
+		tr[L->c->ntunnels - 1] = (struct tunnel_ref){x.n, i};
 		walk(L, node(L, *it), sub,
 		     kind == PP_TUNNEL_INBOUND ? inbound_keys : outbound_keys,
 		     &x);
@@ -718,11 +715,18 @@ check_names(struct loader *L)
 	for (size_t i = 1; i < n; i++)
 		if (strcmp(refs[i].name, refs[i - 1].name) == 0)
 			dup[refs[i].i] = dup[refs[i - 1].i] = 1;
-	for (size_t i = 0; i < n; i++)
-		if (dup[i])
-			problem(L, L->tref[i].n, L->tref[i].path,
-			        "name \"%s\" is used twice",
-			        L->c->tunnels[i].name);
+	for (size_t i = 0; i < n; i++) {
+		const struct pp_tunnel_conf *t = &L->c->tunnels[i];
+		char path[32];
+
+		if (!dup[i])
+			continue;
+		snprintf(path, sizeof(path), "%s[%zu]",
+		         t->kind == PP_TUNNEL_INBOUND ? "inbound" : "outbound",
+		         L->tref[i].i);
+		problem(L, L->tref[i].n, path, "name \"%s\" is used twice",
+		        t->name);
+	}
 out:
 	free(refs);
 	free(dup);

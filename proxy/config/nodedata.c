@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +13,23 @@
 #include "config/stomp.h"
 #include "tls/identity.h"
 #include "util/file.h"
+#include "util/strbuf.h"
 
+/* Every path below is the node data path plus at most this much (the
+ * longest: "/peers/<id>/nodeinfo/stomp.toml"); pp_nodedata_expand refuses
+ * a node data path too long for it, so no path here is ever cut. */
+#define SUFFIX_MAX (sizeof("/peers//nodeinfo/stomp.toml") + PP_PEER_ID_MAX)
+
+/* 1 if ${dir}/${name} exists.  A name over PATH_MAX does not: stat(2)
+ * would refuse it too (ENAMETOOLONG), never look at a cut name. */
 static int
 exists(const char *dir, const char *name)
 {
-	char path[1024];
+	char path[PATH_MAX];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (pp_fmt(path, sizeof(path), "%s/%s", dir, name) != 0)
+		return (0);
 	return (stat(path, &st) == 0);
 }
 
@@ -27,16 +37,16 @@ int
 pp_nodedata_gate(void *arg, const char *id, char *detail, size_t len)
 {
 	const char *dir = arg;
-	char peer[1024];
+	char peer[PATH_MAX];
 	struct stat st;
 
 	if (!pp_identity_node_id_valid(id)) {
 		snprintf(detail, len, "\"%s\" is not a node id", id);
 		return (-1);
 	}
-	snprintf(peer, sizeof(peer), "%s/peers/%s", dir, id);
 	/* lstat: a symbolic link is no peer directory (pp_nodedata_peers). */
-	if (lstat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
+	if (pp_fmt(peer, sizeof(peer), "%s/peers/%s", dir, id) != 0 ||
+	    lstat(peer, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(detail, len, "peer %s is unknown to this node", id);
 		return (-1);
 	}
@@ -54,12 +64,9 @@ pp_nodedata_gate(void *arg, const char *id, char *detail, size_t len)
 static char *
 join(const char *a, const char *b)
 {
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *s = malloc(n);
+	char *s;
 
-	if (s != NULL)
-		snprintf(s, n, "%s/%s", a, b);
-	return (s);
+	return (asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s);
 }
 
 static void
@@ -133,7 +140,9 @@ add_outbound(void *arg, const char *id, enum pp_peer_state state)
 	struct pp_config *c = x->c;
 	const struct pp_nodedata *nd = x->nd;
 	struct pp_problems *p = x->p;
-	char dir[1024], name[64], err[512], sock[1100];
+	char dir[PATH_MAX], toml[PATH_MAX], err[PATH_MAX + 256];
+	char name[sizeof("peer-") + PP_PEER_ID_MAX];
+	char sock[sizeof("unix:") + sizeof(((struct pp_addr *)0)->path)];
 	struct pp_tunnel_conf *t;
 	struct pp_addr *servers;
 	const char *why;
@@ -141,27 +150,40 @@ add_outbound(void *arg, const char *id, enum pp_peer_state state)
 
 	if (state != PP_PEER_ACTIVE || x->left-- <= 0)
 		return;
-	snprintf(dir, sizeof(dir), "%s/peers/%s", nd->path, id);
+	/* ${id} is a node id (pp_nodedata_peers checked) and the node
+	 * data path leaves room for SUFFIX_MAX more: these always fit. */
+	if (pp_fmt(dir, sizeof(dir), "%s/peers/%s", nd->path, id) != 0 ||
+	    pp_fmt(toml, sizeof(toml), "%s/nodeinfo/stomp.toml", dir) != 0 ||
+	    pp_fmt(name, sizeof(name), "peer-%s", id) != 0) {
+		pp_problems_add(p, "nodedata: peer %s: path too long", id);
+		return;
+	}
 	if ((why = peer_unusable(dir)) != NULL) {
 		pp_problems_warn(p, "nodedata: peer %s skipped: %s", id, why);
 		return;
 	}
-	snprintf(sock, sizeof(sock), "%s/nodeinfo/stomp.toml", dir);
-	if (pp_stomp_servers(sock, &servers, &n, err, sizeof(err)) != 0) {
+	if (pp_stomp_servers(toml, &servers, &n, err, sizeof(err)) != 0) {
 		pp_problems_warn(p, "nodedata: peer %s skipped: %s", id, err);
 		return;
 	}
-	snprintf(name, sizeof(name), "peer-%s", id);
 	if ((t = pp_config_add_tunnel(c, PP_TUNNEL_OUTBOUND, name)) == NULL) {
 		free(servers);
 		pp_problems_add(p, "nodedata: out of memory");
 		return;
 	}
-	/* Without socket_dir the peer is reachable through CONNECT only. */
-	snprintf(sock, sizeof(sock), "unix:%s/%s.sock", nd->socket_dir, id);
+	/* Without socket_dir the peer is reachable through CONNECT only.  A
+	 * socket name that does not fit sun_path is an error naming it: a
+	 * cut name would listen on another socket. */
 	if (nd->socket_dir != NULL &&
-	    pp_addr_parse(sock, &t->listen, err, sizeof(err)) != 0)
-		pp_problems_add(p, "nodedata.outbound.socket_dir: %s", err);
+	    (pp_fmt(sock, sizeof(sock), "unix:%s/%s.sock", nd->socket_dir,
+	            id) != 0 ||
+	     pp_addr_parse(sock, &t->listen, err, sizeof(err)) != 0))
+		pp_problems_add(p,
+		                "nodedata.outbound.socket_dir: peer %s: socket "
+		                "%s/%s.sock is longer than the %zu bytes of a "
+		                "unix socket path",
+		                id, nd->socket_dir, id,
+		                sizeof(t->listen.path) - 1);
 	t->targets = servers;
 	t->ntargets = n;
 	t->ca_file = join(dir, "root-ca.crt");
@@ -180,18 +202,36 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 {
 	struct expand x = {
 	    .c = c, .nd = nd, .p = p, .left = PP_NODEDATA_PEERS_MAX};
-	char path[1024], err[256], id[40], shown[200];
+	char path[PATH_MAX], err[PATH_MAX + 128], id[PP_PEER_ID_MAX + 1];
+	char shown[4 * PP_PEER_ID_MAX + 8];
 	char *text;
 	size_t len;
 	long np;
 
+	if (strlen(nd->path) >= sizeof(path) - SUFFIX_MAX) {
+		pp_problems_add(p,
+		                "nodedata.path: \"%s\" is longer than %zu "
+		                "bytes (the files under it must fit PATH_MAX)",
+		                nd->path, sizeof(path) - SUFFIX_MAX - 1);
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/db/nodeid", nd->path);
 	if ((text = pp_file_read(path, PP_FILE_MAX_NODEID, &len, err,
 	                         sizeof(err))) == NULL) {
 		pp_problems_add(p, "nodedata: %s", err);
 		return;
 	}
-	snprintf(id, sizeof(id), "%.*s", (int)strcspn(text, " \r\n"), text);
+	len = strcspn(text, " \r\n");
+	if (len >= sizeof(id)) {
+		pp_problems_add(p,
+		                "nodedata: %s: %zu bytes, not a node id (8 or "
+		                "32 lowercase hex digits)",
+		                path, len);
+		free(text);
+		return;
+	}
+	memcpy(id, text, len);
+	id[len] = '\0';
 	free(text);
 	if (!pp_identity_node_id_valid(id)) {
 		printable(id, shown, sizeof(shown));
@@ -245,13 +285,16 @@ long
 pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
                   struct pp_problems *p)
 {
-	char peers[1024], dir[1100], shown[1100];
+	char peers[PATH_MAX], dir[PATH_MAX], shown[4 * NAME_MAX + 8];
 	struct dirent *e;
 	struct stat st;
 	long n = 0;
 	DIR *d;
 
-	snprintf(peers, sizeof(peers), "%s/peers", path);
+	if (pp_fmt(peers, sizeof(peers), "%s/peers", path) != 0) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
 	if ((d = opendir(peers)) == NULL)
 		return (-1);
 	while ((e = readdir(d)) != NULL) {
@@ -272,6 +315,9 @@ pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
 			      "directory of its own)";
 		else if (!S_ISDIR(st.st_mode))
 			why = "not a directory";
+		if (why == NULL &&
+		    pp_fmt(dir, sizeof(dir), "%s/%s", peers, e->d_name) != 0)
+			why = "path too long";
 		if (why != NULL) {
 			if (p != NULL) {
 				printable(e->d_name, shown, sizeof(shown));
@@ -282,10 +328,8 @@ pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
 			continue;
 		}
 		n++;
-		if (fn != NULL) {
-			snprintf(dir, sizeof(dir), "%s/%s", peers, e->d_name);
+		if (fn != NULL)
 			fn(arg, e->d_name, peer_state(dir));
-		}
 	}
 	closedir(d);
 	return (n);

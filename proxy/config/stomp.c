@@ -210,7 +210,8 @@ string(struct cur *c, char *out, size_t cap)
 		if (c->p == c->end)
 			return (fail(c, "the string is not closed"));
 		ch = (unsigned char)*c->p;
-		if (multi ? at_str(c, q == '"' ? "\"\"\"" : "'''") : ch == q) {
+		if (multi ? at_str(c, q == '"' ? "\"\"\"" : "'''")
+		          : ch == (unsigned char)q) {
 			c->p += multi ? 3 : 1;
 			break;
 		}

@@ -312,7 +312,7 @@ check_head(struct pp_httpid *r)
 		nte += (size_t)te;
 		nhost += (size_t)name_is(r, h, "host");
 		if (te &&
-		    (value_len(r, h) != 7 || strncasecmp(v, "chunked", 7)))
+		    (value_len(r, h) != 7 || strncasecmp(v, "chunked", 7) != 0))
 			return (
 			    fail(r, "Transfer-Encoding other than chunked"));
 	}
@@ -420,7 +420,6 @@ pp_httpid_feed(struct pp_httpid *r, const uint8_t *in, size_t len, size_t *used,
 {
 	size_t n, slice;
 	enum http_errno e;
-	int rc = 0;
 
 	*used = *made = 0;
 	if (len == 0)
@@ -430,7 +429,7 @@ pp_httpid_feed(struct pp_httpid *r, const uint8_t *in, size_t len, size_t *used,
 	r->made = 0;
 	while (r->state != S_FAILED) {
 		if (r->head_ready) {
-			if ((rc = emit_head(r)) != 0)
+			if (emit_head(r) != 0) /* no room yet, or refused */
 				break;
 			r->head_ready = 0;
 			r->state = S_BODY;

@@ -52,8 +52,12 @@ int
 pp_proxyproto_v1(const struct pp_proxyproto_info *info, uint8_t *out,
                  size_t cap)
 {
-	char line[PP_PROXYPROTO_V1_MAX + 1], sa[INET6_ADDRSTRLEN],
-	    da[INET6_ADDRSTRLEN];
+	/* Room for any address text inet_ntop writes; the spec's limit is
+	 * checked below (an IPv6 address prints in at most 39 bytes, so a
+	 * real line is at most 104). */
+	char
+	    line[sizeof("PROXY TCP6   65535 65535\r\n") + 2 * INET6_ADDRSTRLEN],
+	    sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
 	uint8_t a[4], b[4], sp[2], dp[2];
 	int fam = family_of(info), n;
 
@@ -63,8 +67,8 @@ pp_proxyproto_v1(const struct pp_proxyproto_info *info, uint8_t *out,
 		inet_ntop(AF_INET, a, sa, sizeof(sa));
 		inet_ntop(AF_INET, b, da, sizeof(da));
 		n = snprintf(line, sizeof(line), "PROXY TCP4 %s %s %u %u\r\n",
-		             sa, da, (sp[0] << 8) | sp[1],
-		             (dp[0] << 8) | dp[1]);
+		             sa, da, (unsigned)((sp[0] << 8) | sp[1]),
+		             (unsigned)((dp[0] << 8) | dp[1]));
 	} else if (fam == AF_INET6) {
 		const struct sockaddr_in6 *s =
 		    (const struct sockaddr_in6 *)info->src;
@@ -77,7 +81,7 @@ pp_proxyproto_v1(const struct pp_proxyproto_info *info, uint8_t *out,
 	} else {
 		n = snprintf(line, sizeof(line), "PROXY UNKNOWN\r\n");
 	}
-	if (n < 0 || (size_t)n >= sizeof(line) || (size_t)n > cap)
+	if (n < 0 || (size_t)n > PP_PROXYPROTO_V1_MAX || (size_t)n > cap)
 		return (-1);
 	memcpy(out, line, (size_t)n);
 	return (n);

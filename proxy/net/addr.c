@@ -51,18 +51,19 @@ pp_addr_parse(const char *s, struct pp_addr *out, char *err, size_t errlen)
 	memset(out, 0, sizeof(*out));
 	if (strncmp(s, "unix:", 5) == 0) {
 		const char *path = s + 5;
-		if (*path == '\0') {
+		size_t plen = strlen(path);
+		if (plen == 0) {
 			snprintf(err, errlen, "empty unix socket path");
 			return (-1);
 		}
-		if (strlen(path) >= sizeof(out->path)) {
+		if (plen >= sizeof(out->path)) {
 			snprintf(err, errlen,
 			         "unix socket path longer than %zu bytes",
 			         sizeof(out->path) - 1);
 			return (-1);
 		}
 		out->kind = PP_ADDR_UNIX;
-		strcpy(out->path, path);
+		memcpy(out->path, path, plen + 1);
 		return (0);
 	}
 	out->kind = PP_ADDR_TCP;
@@ -141,7 +142,8 @@ pp_addr_literal(const struct pp_addr *a, struct sockaddr_storage *ss,
 	if (a->kind == PP_ADDR_UNIX) {
 		struct sockaddr_un *sun = (struct sockaddr_un *)ss;
 		sun->sun_family = AF_UNIX;
-		strcpy(sun->sun_path, a->path);
+		/* the same size: pp_addr_parse checked the path fits */
+		memcpy(sun->sun_path, a->path, sizeof(sun->sun_path));
 		*sslen = (socklen_t)sizeof(*sun);
 		return (0);
 	}

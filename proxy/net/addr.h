@@ -25,7 +25,9 @@ struct pp_addr {
  * -1 with a reason written to ${err}. */
 int pp_addr_parse(const char *s, struct pp_addr *out, char *err, size_t errlen);
 
-/* pp_addr_format(a, buf, len): write ${a} as the user would write it. */
+/* pp_addr_format(a, buf, len): write ${a} as the user would write it.  A
+ * ${buf} of PP_HOST_MAX + 16 bytes holds any address whole (callers compare
+ * the text: a cut one would match another address). */
 void pp_addr_format(const struct pp_addr *a, char *buf, size_t len);
 
 /* pp_addr_literal(a, ss, sslen): if ${a} is a unix path or an IP literal,
@@ -35,7 +37,8 @@ int pp_addr_literal(const struct pp_addr *a, struct sockaddr_storage *ss,
                     socklen_t *sslen);
 
 /* pp_sockaddr_format(sa, buf, len): write ${sa} as "ip:port", "[ip6]:port"
- * or "unix:path" (or "unix:" for an unnamed peer). */
+ * or "unix:path" (or "unix:" for an unnamed peer); PP_HOST_MAX + 16 bytes
+ * hold any of them whole. */
 void pp_sockaddr_format(const struct sockaddr *sa, socklen_t salen, char *buf,
                         size_t len);
 

@@ -43,7 +43,9 @@ struct pp_dial {
 	int done;
 	int fd;
 	int status;
-	char why[192];
+	/* "<peer>: <what>": a formatted address, and a strerror or a fixed
+	 * phrase (under 64 bytes): it fits, the log names the whole peer. */
+	char why[PP_HOST_MAX + 16 + 128];
 	char peer[PP_HOST_MAX + 16];
 };
 
@@ -330,8 +332,10 @@ pp_dial_start(uv_loop_t *loop, const struct pp_addr *targets, size_t n,
 	uv_timer_init(loop, &d->timer);
 	d->timer.data = d;
 	d->handles = 1;
+	/* The timer closes from the loop, so handles stays 1 and nothing
+	 * next_target does frees ${d} here (maybe_report waits for 0). */
 	next_target(d);
-	return (d);
+	return (d); /* NOLINT(clang-analyzer-unix.Malloc) */
 }
 
 void

@@ -30,7 +30,7 @@ static const char *const kind_names[] = {"inbound", "outbound", "connect"};
  * index after the first of a role: "chain.1"). */
 struct cert_ref {
 	X509 *x;
-	char role[16];
+	char role[32]; /* a role, '.' and a size_t's 20 digits fit */
 };
 
 typedef void cert_fn(void *arg, const struct pp_tunnel_conf *tc,

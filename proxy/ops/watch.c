@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "util/log.h"
+#include "util/strbuf.h"
 
 struct file_sig {
 	char *path;
@@ -179,7 +180,10 @@ add_dirs_of(char **v, size_t *n, const char *path)
 {
 	char copy[PATH_MAX], real[PATH_MAX];
 
-	snprintf(copy, sizeof(copy), "%s", path);
+	/* A name over PATH_MAX names no file: its cut copy would watch
+	 * another directory. */
+	if (pp_fmt(copy, sizeof(copy), "%s", path) != 0)
+		return;
 	if ((v[*n] = strdup(dirname(copy))) != NULL)
 		(*n)++;
 	if (realpath(path, real) != NULL &&
@@ -227,6 +231,7 @@ file_cmp(const void *a, const void *b)
 static void
 set_dirs(struct pp_watch *w, char **names, size_t n)
 {
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	struct dir_watch **next = calloc(n ? n : 1, sizeof(*next));
 	size_t nnext = 0, j = 0;
 

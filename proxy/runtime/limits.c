@@ -95,8 +95,11 @@ int
 pp_limit_peer_enter(struct pp_limit *l, const char *peer, uint32_t max)
 {
 	struct peer_count *slot = NULL;
+	size_t len = strlen(peer);
 	int rc = -1;
 
+	if (len > PP_PEER_ID_MAX) /* never a peer id (tls/identity.h) */
+		return (-1);
 	pthread_mutex_lock(&l->lock);
 	for (size_t i = 0; i < l->npeers && slot == NULL; i++) {
 		if (strcmp(l->peers[i].id, peer) == 0)
@@ -106,7 +109,7 @@ pp_limit_peer_enter(struct pp_limit *l, const char *peer, uint32_t max)
 	for (size_t i = 0; i < l->npeers && slot == NULL; i++) {
 		if (l->peers[i].n == 0) {
 			slot = &l->peers[i];
-			strcpy(slot->id, peer);
+			memcpy(slot->id, peer, len + 1);
 		}
 	}
 	if (slot == NULL) {
@@ -120,7 +123,7 @@ pp_limit_peer_enter(struct pp_limit *l, const char *peer, uint32_t max)
 			l->cap = cap;
 		}
 		slot = &l->peers[l->npeers++];
-		strcpy(slot->id, peer);
+		memcpy(slot->id, peer, len + 1);
 		slot->n = 0;
 	}
 	if (max == 0 || slot->n < max) {

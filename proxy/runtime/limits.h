@@ -31,7 +31,8 @@ void pp_limit_leave(struct pp_limit *l);
 uint32_t pp_limit_open(struct pp_limit *l);
 
 /* pp_limit_peer_enter(l, peer, max): as pp_limit_enter, for the tunnels
- * of ${peer}.  Return 0, or -1 when over the limit or out of memory. */
+ * of ${peer} (a peer id, at most PP_PEER_ID_MAX bytes).  Return 0, or -1
+ * when over the limit, out of memory or given a longer ${peer}. */
 int pp_limit_peer_enter(struct pp_limit *l, const char *peer, uint32_t max);
 
 /* pp_limit_peer_leave(l, peer): one tunnel of ${peer} ended. */

@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -26,6 +27,7 @@
 #include "tls/context.h"
 #include "util/log.h"
 #include "util/procmem.h"
+#include "util/strbuf.h"
 
 /* How long file changes must settle before a reload. */
 #define WATCH_DEBOUNCE_MS 200
@@ -55,7 +57,7 @@ struct pp_runtime {
 	uint64_t trim_last_ms;
 	int trim_reloaded; /* a reload left an old snapshot to free */
 	uint64_t start_unix_ms, start_ms;
-	char last_error[512]; /* of the last reload; "" if it worked */
+	char *last_error; /* of the last reload, whole; NULL if it worked */
 };
 
 void
@@ -138,7 +140,7 @@ static void
 push_markers(void *arg, const char *id, enum pp_peer_state state)
 {
 	struct path_list *l = arg;
-	char dir[4096 + 64];
+	char dir[PATH_MAX + NAME_MAX + 1]; /* fits */
 
 	(void)state;
 	if (l->n + 2 > l->cap) {
@@ -160,11 +162,12 @@ push_markers(void *arg, const char *id, enum pp_peer_state state)
 static size_t
 nodedata_paths(const struct pp_nodedata *nd, char ***out)
 {
-	char peers[4096];
+	char peers[PATH_MAX];
 	struct path_list l = {.peers = peers, .cap = 64};
 
-	snprintf(peers, sizeof(peers), "%s/peers", nd->path);
-	if ((l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
+	/* Over PATH_MAX: nothing there to watch (the loader refuses it). */
+	if (pp_fmt(peers, sizeof(peers), "%s/peers", nd->path) != 0 ||
+	    (l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
 		return (0);
 	push_path(l.v, &l.n, l.cap, peers, ".");
 	pp_nodedata_peers(nd->path, push_markers, &l, NULL);
@@ -217,6 +220,14 @@ on_rescan(uv_timer_t *h)
 	reload(h->data, "rescan");
 }
 
+/* Keep a copy of ${msg} (NULL: none) as the last reload's error. */
+static void
+set_last_error(struct pp_runtime *rt, const char *msg)
+{
+	free(rt->last_error);
+	rt->last_error = msg != NULL ? strdup(msg) : NULL;
+}
+
 static void
 reload_failed(struct pp_runtime *rt, const char *why,
               const struct pp_problems *p, const char *msg)
@@ -224,8 +235,7 @@ reload_failed(struct pp_runtime *rt, const char *why,
 	struct pp_logline l;
 
 	rt->reloads_failed++;
-	snprintf(rt->last_error, sizeof(rt->last_error), "%s",
-	         p && p->n ? p->items[0] : msg);
+	set_last_error(rt, p && p->n ? p->items[0] : msg);
 	pp_log_begin(&l, PP_LOG_ERROR, "reload_failed");
 	pp_log_str(&l, "trigger", why);
 	pp_log_u64(&l, "problems", p ? pp_problems_count(p) : 1);
@@ -357,7 +367,7 @@ reload_listeners(struct pp_runtime *rt, struct pp_config *next,
 	size_t ot = rt->conf->ntunnels;
 	int *fds = malloc(nw * (nt ? nt : 1) * sizeof(int));
 	int *one = malloc(nw * sizeof(int));
-	char addr[PP_HOST_MAX + 16], why[256];
+	char addr[PP_HOST_MAX + 16], why[PP_HOST_MAX + 128];
 
 	if (fds == NULL || one == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -423,15 +433,12 @@ names_missing(const struct pp_config *a, const struct tindex *b)
 
 /* The names (comma-separated into ${out}) of the tunnels of ${b} that
  * serve a different certificate than the tunnel of that name in ${a} (an
- * index). */
+ * index): all of them, however many (node data: one per peer). */
 static void
-certs_changed(const struct tindex *a, const struct pp_config *b, char *out,
-              size_t len)
+certs_changed(const struct tindex *a, const struct pp_config *b,
+              struct pp_sb *out)
 {
-	size_t used = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; i < b->ntunnels && used < len; i++) {
+	for (size_t i = 0; i < b->ntunnels; i++) {
 		const struct pp_tunnel_conf *nt = &b->tunnels[i], *ot;
 		long j = find_name(a, nt->name);
 		X509 *x, *y;
@@ -444,8 +451,8 @@ certs_changed(const struct tindex *a, const struct pp_config *b, char *out,
 		x = pp_tls_ctx_leaf(ot->ctx);
 		y = pp_tls_ctx_leaf(nt->ctx);
 		if (x != NULL && y != NULL && X509_cmp(x, y) != 0)
-			used += (size_t)snprintf(out + used, len - used, "%s%s",
-			                         used ? "," : "", nt->name);
+			pp_sb_printf(out, "%s%s", out->len ? "," : "",
+			             nt->name);
 	}
 }
 
@@ -487,13 +494,14 @@ reload(struct pp_runtime *rt, const char *why)
 	struct tindex cur = {0}, nxt = {0};
 	struct pp_config *next;
 	struct pp_logline l;
-	char err[512], changed[512];
+	char err[1024]; /* reload_listeners' "listen <addr>: <why>" fits */
+	struct pp_sb changed = {0};
 	size_t added, removed, nt;
 	int *fds;
 
 	if (rt->draining || rt->reload == NULL) {
-		snprintf(rt->last_error, sizeof(rt->last_error), "%s",
-		         rt->draining ? "draining" : "nothing to reload");
+		set_last_error(rt,
+		               rt->draining ? "draining" : "nothing to reload");
 		return (-1);
 	}
 	if (!swaps_taken(rt)) {
@@ -538,7 +546,7 @@ reload(struct pp_runtime *rt, const char *why)
 	unlink_dropped(rt->conf, &nxt);
 	added = names_missing(next, &cur);
 	removed = names_missing(rt->conf, &nxt);
-	certs_changed(&cur, next, changed, sizeof(changed));
+	certs_changed(&cur, next, &changed);
 	tindex_free(&cur);
 	tindex_free(&nxt);
 	pp_log_configure(next->log_level, next->log_json);
@@ -551,11 +559,12 @@ reload(struct pp_runtime *rt, const char *why)
 	pp_log_u64(&l, "tunnels", nt);
 	pp_log_u64(&l, "added", added);
 	pp_log_u64(&l, "removed", removed);
-	if (changed[0] != '\0')
-		pp_log_str(&l, "new_certificates", changed);
+	if (changed.len > 0)
+		pp_log_str(&l, "new_certificates", changed.buf);
 	pp_log_end(&l);
+	pp_sb_free(&changed);
 	rt->reloads_ok++;
-	rt->last_error[0] = '\0';
+	set_last_error(rt, NULL);
 	free(rt->fds);
 	rt->fds = fds;
 	pp_config_unref(rt->conf);
@@ -621,7 +630,7 @@ ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
 	v->draining = rt->draining;
 	v->reloads_ok = rt->reloads_ok;
 	v->reloads_failed = rt->reloads_failed;
-	v->last_reload_error = rt->last_error[0] ? rt->last_error : NULL;
+	v->last_reload_error = rt->last_error;
 	v->workers = rt->nworkers;
 }
 
@@ -1004,6 +1013,7 @@ done:
 	else
 		free(fds);
 	free(rt.workers);
+	free(rt.last_error);
 	pp_config_unref(rt.conf);
 	return (rc);
 }

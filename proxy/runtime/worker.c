@@ -162,6 +162,7 @@ apply_swap(struct pp_worker *w, struct pp_swap *s)
 	size_t n = 0;
 
 	if (w->stopping ||
+	    /* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	    (next = calloc(s->conf->ntunnels + 1, sizeof(*next))) == NULL) {
 		pp_swap_free(s, w->listeners, w->nlisteners);
 		return;
@@ -293,7 +294,8 @@ pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
 	uv_idle_init(&w->loop, &w->resume);
 	w->resume.data = w;
 	if ((w->listeners =
-	         calloc(conf->ntunnels + 1, sizeof(*w->listeners))) == NULL)
+	         /* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
+	     calloc(conf->ntunnels + 1, sizeof(*w->listeners))) == NULL)
 		goto err1;
 	for (size_t i = 0; i < conf->ntunnels; i++) {
 		if (fds[i] < 0) /* a tunnel without a listener of its own */

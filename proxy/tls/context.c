@@ -199,6 +199,7 @@ static int
 set_chain_and_key(SSL_CTX *ctx, STACK_OF(X509) * own, EVP_PKEY *key)
 {
 	size_t n = sk_X509_num(own);
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	CRYPTO_BUFFER **bufs = calloc(n, sizeof(*bufs));
 	int ok = bufs != NULL;
 

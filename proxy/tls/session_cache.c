@@ -52,7 +52,10 @@ pp_session_cache_slot(struct pp_session_cache *c, const void *owner,
 			oldest = x;
 	}
 	if (s == NULL) {
+		/* max > 0 (pp_session_cache_new): when full, the loop saw
+		 * every slot and ${oldest} is one. */
 		s = c->n < c->max ? &c->slots[c->n++] : oldest;
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
 		SSL_SESSION_free(s->sess);
 		s->sess = NULL;
 		s->owner = owner;

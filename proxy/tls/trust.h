@@ -81,7 +81,9 @@ struct pp_trust;
  * far as they could be read, also for refusals. */
 struct pp_verdict {
 	enum pp_refusal reason;
-	char detail[384];
+	/* room for the longest: a name constraints violation naming two
+	 * subjects of up to 255 bytes (trust.c, describe_failure) */
+	char detail[640];
 	char peer_id[PP_PEER_ID_MAX + 1];
 	char leaf_subject[256];
 	char leaf_cn[128];

@@ -17,7 +17,7 @@ pp_duration_parse(const char *s, uint64_t *out_ms)
 		if (n > MAX_MS)
 			return (-1);
 	}
-	if (strcmp(p, "ms") == 0)
+	if (strcmp(p, "ms") == 0 || (*p == '\0' && n == 0)) /* "0" too */
 		unit = 1;
 	else if (strcmp(p, "s") == 0)
 		unit = 1000;
@@ -25,8 +25,6 @@ pp_duration_parse(const char *s, uint64_t *out_ms)
 		unit = 60 * 1000;
 	else if (strcmp(p, "h") == 0)
 		unit = 3600 * 1000;
-	else if (*p == '\0' && n == 0)
-		unit = 1;
 	else
 		return (-1);
 	if (n * unit > MAX_MS)

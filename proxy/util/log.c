@@ -170,7 +170,7 @@ begin(struct pp_logline *l, enum pp_log_level level, const char *event,
 {
 	struct timeval tv;
 	struct tm tm;
-	char ts[40];
+	char ts[96]; /* whatever ints gmtime_r gives, the text fits */
 
 	l->len = 0;
 	l->full = 0;

@@ -61,6 +61,18 @@ pp_sb_printf(struct pp_sb *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+int
+pp_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return (n < 0 || (size_t)n >= len ? -1 : 0);
+}
+
 void
 pp_sb_json_str(struct pp_sb *b, const char *s)
 {

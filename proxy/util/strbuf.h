@@ -36,4 +36,14 @@ void pp_sb_label(struct pp_sb *b, const char *s);
 /* pp_sb_free(b): release the memory of ${b} and empty it. */
 void pp_sb_free(struct pp_sb *b);
 
+/*
+ * pp_fmt(buf, len, fmt, ...): format into the ${len}-byte ${buf} as snprintf
+ * does.  Return 0, or -1 if the text did not fit (${buf} then holds a cut,
+ * NUL-terminated prefix) or could not be formatted.  For text whose length
+ * the caller cannot bound: a path, a socket name, a name made of a user's
+ * value.  The result must be used: a cut path names another file.
+ */
+int pp_fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), warn_unused_result));
+
 #endif

@@ -52,7 +52,12 @@ def _netns_unavailable():
     r = _run("ip", "netns", "add", probe, check=False)
     if r.returncode != 0:
         return "cannot create a network namespace here: " + r.stderr.strip()
+    # Entering one needs more (ip remounts /sys and makes / a slave mount:
+    # that fails where / is not a mount point, as in a plain chroot).
+    r = _run("ip", "-n", probe, "link", "set", "lo", "up", check=False)
     _run("ip", "netns", "del", probe, check=False)
+    if r.returncode != 0:
+        return "cannot enter a network namespace here: " + r.stderr.strip()
     return None
 
 

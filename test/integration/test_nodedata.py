@@ -477,3 +477,52 @@ def test_nodedata_tunnels_take_the_files_limits_and_tls(tree, proxy, server):
     held.close()
     p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
     assert _call(tree, n0, n1, b"third\n") == b"third\n"
+
+
+def test_peer_no_longer_active_here_loses_its_socket_and_tunnels(tree, proxy, server):
+    """The outbound side of a deactivation: when node0 deactivates node1,
+    node0's socket for node1 goes and its open tunnel to node1 is closed
+    (reason=peer_removed); re-activated, the peer gets its socket back; a
+    peer directory removed altogether loses its socket too.  Each change
+    is seen on its own (file watch), no signal sent."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    sock1 = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id)
+    sock2 = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n2.id)
+    assert os.path.exists(sock1) and os.path.exists(sock2)
+
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect(sock1)
+        s.sendall(b"open\n")
+        assert harness.recv_line(s) == b"open\n"
+        mark = p0.mark()
+        (n0.peer_dir(n1) / "DEACTIVATED").write_text("2026-12-06\n")
+        rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+        assert (rec["added"], rec["removed"]) == ("0", "1"), rec
+        rec = p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
+        assert rec["reason"] == "peer_removed" and rec["peer"] == n1.id, rec
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        s.close()
+    assert not os.path.exists(sock1)
+    assert "peer-" + n1.id not in _tunnels(p0)
+
+    mark = p0.mark()
+    (n0.peer_dir(n1) / "DEACTIVATED").unlink()
+    rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert (rec["added"], rec["removed"]) == ("1", "0"), rec
+    assert _call(tree, n0, n1, b"back\n") == b"back\n"
+
+    mark = p0.mark()
+    shutil.rmtree(n0.peer_dir(n2))
+    rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert (rec["added"], rec["removed"]) == ("0", "1"), rec
+    assert not os.path.exists(sock2)
+    _, doc = harness.admin_json(p0.admin, "GET", "/status")
+    assert n2.id not in {p["id"] for p in doc["nodedata"]["peers"]}, doc["nodedata"]

@@ -451,6 +451,45 @@ def test_unchanged_files_touched_do_not_reload(pki, proxy, echo, tmp_path):
     assert len(p.events("reloaded")) == 1, p.describe()
 
 
+def test_reload_names_every_tunnel_with_a_new_certificate(pki, proxy, echo, tmp_path):
+    """30 tunnels serve one certificate (as node data's peer tunnels share
+    the node's); it is replaced: the reloaded line names all 30.  The list
+    was built in 512 bytes: it stopped inside the 19th name."""
+    n1 = pki[1]
+    names = ["inbound-%02d-with-a-long-name" % i for i in range(30)]
+
+    def config(crt, key):
+        return "inbound:\n" + "".join(
+            _inbound_yaml(n, addrs[n], echo.target, n1.root_ca, crt, key) for n in names)
+
+    addrs = {n: _addr() for n in names}
+    new_crt, new_key = _reissue(n1, tmp_path / "new", serial=4343)
+    cfg = _write(tmp_path / "pp.yaml", config(n1.server_crt, n1.server_key))
+    p = proxy("run", "--config", cfg)
+    mark = p.mark()
+    _write(tmp_path / "next.yaml", config(new_crt, new_key))
+    os.replace(tmp_path / "next.yaml", cfg)  # one change, seen whole
+    rec = p.wait_for(lambda r: r.get("event") == "reloaded" and "new_certificates" in r,
+                     since=mark, what="a reload with new certificates")
+    assert rec["new_certificates"].split(",") == names, rec
+
+
+def test_reload_error_is_kept_whole(pki, proxy, echo, tmp_path):
+    """A reload refused for a missing certificate with a 600-byte path:
+    /reload and /status give the whole error, the path and the reason
+    (it was kept in 512 bytes: the reason was cut off)."""
+    n1 = pki[1]
+    cfg = _write(tmp_path / "pp.yaml", "inbound:\n" + _inbound_yaml(
+        "stomp", _addr(), echo.target, n1.root_ca, n1.server_crt, n1.server_key))
+    p = proxy("run", "--config", cfg)
+    missing = "/nonexistent/" + "d" * 600 + "/server.crt"
+    cfg.write_text(cfg.read_text().replace(str(n1.server_crt), missing))
+    p.wait_event("reload_failed", trigger="file_change")
+    for doc in (admin_json(p.admin, "POST", "/reload")[1]["error"],
+                admin_json(p.admin, "GET", "/status")[1]["reloads"]["last_error"]):
+        assert missing in doc and doc.endswith("No such file or directory"), doc
+
+
 # ---- drain ------------------------------------------------------------------
 
 

@@ -167,8 +167,7 @@ Test(identity, peer_id_none_fails)
 Test(identity, peer_id_non_printable_fails)
 {
 	static const char *const bad[] = {
-	    "abc\x01"
-	    "def",
+	    "abc\001def", /* octal: at most 3 digits, 'd' is not eaten */
 	    "tab\there",
 	    "caf\xc3\xa9", /* UTF-8 e-acute */
 	    "del\x7f",

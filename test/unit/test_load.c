@@ -597,3 +597,135 @@ Test(load, a_config_larger_than_its_limit_is_refused_unread)
 	          pr.items[0]);
 	pp_problems_free(&pr);
 }
+
+/* A node data tree at ${root}: node 1234abcd with one active peer ${peer}
+ * whose stomp.toml names one server. */
+static void
+make_node(const char *root, const char *peer)
+{
+	char p[8192];
+
+	cr_assert_eq(
+	    t_sh("mkdir -p '%s/db' '%s/peers/%s/nodeinfo'", root, root, peer),
+	    0);
+	snprintf(p, sizeof(p), "%s/db/nodeid", root);
+	t_write(p, "1234abcd\n");
+	snprintf(p, sizeof(p), "%s/peers/%s/ACTIVE", root, peer);
+	t_write(p, "");
+	snprintf(p, sizeof(p), "%s/peers/%s/root-ca.crt", root, peer);
+	t_write(p, "");
+	snprintf(p, sizeof(p), "%s/peers/%s/sub-ca.crt", root, peer);
+	t_write(p, "");
+	snprintf(p, sizeof(p), "%s/peers/%s/nodeinfo/stomp.toml", root, peer);
+	t_write(p, "servers = [\"127.0.0.1:1234\"]\n");
+}
+
+/* Load a node data config for ${root} with outbound sockets in ${sockets};
+ * return the problems (errors and warnings) joined by newlines, and the
+ * configuration in ${out} (NULL if refused). */
+static char *
+load_node(const char *root, const char *sockets, struct pp_config **out)
+{
+	struct pp_problems p = {0};
+	char text[8192 + 512], *all;
+	size_t len = 1;
+
+	snprintf(text, sizeof(text),
+	         "nodedata:\n"
+	         "  path: %s\n"
+	         "  cert: server.crt\n"
+	         "  key: server.key\n"
+	         "  outbound: {socket_dir: %s}\n",
+	         root, sockets);
+	*out = pp_config_load(write_config(text), &p);
+	for (size_t i = 0; i < p.n; i++)
+		len += strlen(p.items[i]) + 1;
+	for (size_t i = 0; i < p.nwarnings; i++)
+		len += strlen(p.warnings[i]) + 1;
+	cr_assert_not_null(all = calloc(1, len));
+	for (size_t i = 0; i < p.n; i++)
+		strcat(strcat(all, p.items[i]), "\n");
+	for (size_t i = 0; i < p.nwarnings; i++)
+		strcat(strcat(all, p.warnings[i]), "\n");
+	pp_problems_free(&p);
+	return (all);
+}
+
+#define PEER32 "0123456789abcdef0123456789abcdef"
+
+/* A node data directory 300 bytes deep is an ordinary path: every peer
+ * file under it must be found.  (The stomp.toml path was built in 200
+ * bytes: the peer was skipped, "cannot open" a cut name.) */
+Test(load, nodedata_deep_path_keeps_its_peers)
+{
+	char base[512], root[1024], sockets[600];
+	struct pp_config *c;
+	char *probs;
+	size_t i;
+
+	t_tmpdir(base, sizeof(base));
+	snprintf(root, sizeof(root), "%s/%s/%s/%s/node", base,
+	         "a-rather-long-directory-name-for-a-node-data-volume-000000",
+	         "a-rather-long-directory-name-for-a-node-data-volume-111111",
+	         "a-rather-long-directory-name-for-a-node-data-volume-222222");
+	cr_assert_gt(strlen(root), 200);
+	snprintf(sockets, sizeof(sockets), "%s/s", base);
+	make_node(root, PEER32);
+	probs = load_node(root, sockets, &c);
+	cr_assert_not_null(c, "%s", probs);
+	cr_assert_eq(probs[0], '\0', "no problem expected: %s", probs);
+	for (i = 0; i < c->ntunnels; i++)
+		if (strcmp(c->tunnels[i].name, "peer-" PEER32) == 0)
+			break;
+	cr_assert_lt(i, c->ntunnels, "no tunnel for the peer");
+	cr_assert_eq(c->tunnels[i].ntargets, 1);
+	cr_assert_str_eq(c->tunnels[i].targets[0].host, "127.0.0.1");
+	pp_config_unref(c);
+	t_rmtree(base);
+	free(probs);
+}
+
+/* A peer socket name over sun_path's 107 bytes is refused naming the whole
+ * socket path, never cut to another name. */
+Test(load, nodedata_overlong_socket_is_named)
+{
+	char base[512], root[600], sockets[600];
+	struct pp_config *c;
+	char *probs;
+
+	t_tmpdir(base, sizeof(base));
+	snprintf(root, sizeof(root), "%s/node", base);
+	snprintf(
+	    sockets, sizeof(sockets), "%s/%s", base,
+	    "sockets-in-a-directory-whose-name-is-long-enough-to-overflow");
+	make_node(root, PEER32);
+	probs = load_node(root, sockets, &c);
+	cr_assert_null(c);
+	cr_assert(t_contains(probs, "nodedata.outbound.socket_dir: peer " PEER32
+	                            ": socket "),
+	          "%s", probs);
+	cr_assert(t_contains(probs, sockets), "%s", probs);
+	cr_assert(t_contains(probs, "/" PEER32 ".sock is longer than the 107 "
+	                            "bytes of a unix socket path"),
+	          "%s", probs);
+	t_rmtree(base);
+	free(probs);
+}
+
+/* A node data path so long that the files under it would pass PATH_MAX
+ * is refused by name (it was cut, and the error named another file). */
+Test(load, nodedata_path_over_path_max_is_refused)
+{
+	char root[4200];
+	struct pp_config *c;
+	char *probs;
+
+	memset(root, 'x', sizeof(root) - 1);
+	root[0] = '/';
+	root[sizeof(root) - 1] = '\0';
+	probs = load_node(root, "/tmp", &c);
+	cr_assert_null(c);
+	cr_assert(t_contains(probs, "nodedata.path: \"/xxx"), "%s", probs);
+	cr_assert(t_contains(probs, "xxx\" is longer than "), "%s", probs);
+	free(probs);
+}

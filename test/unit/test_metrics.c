@@ -82,15 +82,21 @@ Test(metrics, failure_table_overflows_into_other)
 }
 
 /* Assert that ${out} holds the line ${fmt}... (with its newline). */
+static void assert_line(const char *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 assert_line(const char *out, const char *fmt, ...)
 {
 	char want[256];
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(want, sizeof(want), fmt, ap);
+	n = vsnprintf(want, sizeof(want), fmt, ap);
 	va_end(ap);
+	cr_assert(n >= 0 && (size_t)n < sizeof(want), "line too long: %s",
+	          want);
 	cr_assert(strstr(out, want) != NULL, "no \"%s\" in:\n%s", want, out);
 }
 
