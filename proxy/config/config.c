@@ -116,12 +116,13 @@ pp_proxy_protocol_parse(const char *s, enum pp_proxy_protocol *out)
 int
 pp_strv_push(char ***v, size_t *n, const char *s)
 {
-	char **nv = *v;
-
-	if (grows(*n) && (nv = realloc(*v, room(*n) * sizeof(char *))) == NULL)
-		return (-1);
-	*v = nv;
-	if ((nv[*n] = strdup(s)) == NULL)
+	if (grows(*n)) {
+		char **nv = realloc(*v, room(*n) * sizeof(char *));
+		if (nv == NULL)
+			return (-1);
+		*v = nv;
+	}
+	if (((*v)[*n] = strdup(s)) == NULL)
 		return (-1);
 	(*n)++;
 	return (0);
