@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/mem.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
 #include "config/nodedata.h"
@@ -167,6 +169,90 @@ check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
 	return (rc);
 }
 
+/* Hash ${len} bytes at ${p} after their length, so that no two different
+ * sequences of fields hash alike. */
+static void
+key_put(SHA256_CTX *h, const void *p, size_t len)
+{
+	uint8_t n[8];
+
+	for (int i = 0; i < 8; i++)
+		n[i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	SHA256_Update(h, n, sizeof(n));
+	SHA256_Update(h, p, len);
+}
+
+/* A string, NULL (absent) told apart from "". */
+static void
+key_str(SHA256_CTX *h, const char *s)
+{
+	key_put(h, s != NULL ? "+" : "-", 1);
+	if (s != NULL)
+		key_put(h, s, strlen(s));
+}
+
+static void
+key_strv(SHA256_CTX *h, char *const *v, size_t n)
+{
+	key_put(h, &(uint64_t){n}, sizeof(uint64_t));
+	for (size_t i = 0; i < n; i++)
+		key_str(h, v[i]);
+}
+
+/* The DER of ${x}.  Return 0, or -1 if memory is short. */
+static int
+key_cert(SHA256_CTX *h, X509 *x)
+{
+	uint8_t *der = NULL;
+	int len = i2d_X509(x, &der);
+
+	if (len <= 0)
+		return (-1);
+	key_put(h, der, (size_t)len);
+	OPENSSL_free(der);
+	return (0);
+}
+
+static int
+key_certs(SHA256_CTX *h, const STACK_OF(X509) * v)
+{
+	size_t n = sk_X509_num(v);
+
+	key_put(h, &(uint64_t){n}, sizeof(uint64_t));
+	for (size_t i = 0; i < n; i++)
+		if (key_cert(h, sk_X509_value(v, i)) != 0)
+			return (-1);
+	return (0);
+}
+
+/* t->session_key: see config.h.  The certificates as loaded, not the file
+ * names: trust is what the files held when the context was built.  Return
+ * 0, or -1 if memory is short. */
+static int
+session_key(struct pp_tunnel_conf *t)
+{
+	X509 *leaf = pp_tls_ctx_leaf(t->ctx);
+	STACK_OF(X509) *chain = pp_tls_ctx_chain(t->ctx);
+	uint8_t mode = (uint8_t)pp_trust_mode(t->trust);
+	SHA256_CTX h;
+
+	SHA256_Init(&h);
+	key_str(&h, t->name);
+	if (key_certs(&h, pp_trust_anchors(t->trust)) != 0 || leaf == NULL ||
+	    key_cert(&h, leaf) != 0 ||
+	    key_certs(&h, chain) != 0) /* none: counted as 0 */
+		return (-1);
+	key_str(&h, t->peer);
+	key_str(&h, t->server_name);
+	key_put(&h, &mode, 1);
+	key_strv(&h, t->allow.peers, t->allow.npeers);
+	key_strv(&h, t->allow.cns, t->allow.ncns);
+	key_strv(&h, t->allow.dns, t->allow.ndns);
+	key_strv(&h, t->allow.uris, t->allow.nuris);
+	SHA256_Final(t->session_key, &h);
+	return (0);
+}
+
 static int
 build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 {
@@ -206,6 +292,10 @@ build_tunnel(struct pp_tunnel_conf *t, char *err, size_t errlen)
 		goto err;
 	if (t->check_own_chain && check_own_chain(t, why, sizeof(why)) != 0)
 		goto err;
+	if (t->kind == PP_TUNNEL_OUTBOUND && session_key(t) != 0) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto err;
+	}
 	return (0);
 err:
 	snprintf(err, errlen, "tunnel %s: %s", t->name, why);

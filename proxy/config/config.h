@@ -17,6 +17,7 @@
 #include <openssl/base.h>
 
 #include "net/addr.h"
+#include "tls/session_cache.h"
 #include "tls/trust.h"
 #include "util/log.h"
 
@@ -117,6 +118,15 @@ struct pp_tunnel_conf {
 	/* Built by pp_config_build. */
 	struct pp_trust *trust;
 	SSL_CTX *ctx;
+	/* Outbound: the key of the tunnel's sessions in a worker's session
+	 * cache (tls/session_cache.h): a SHA-256 digest of its name and of
+	 * everything its trust rests on, as loaded: the anchors' DER (so a
+	 * ca file rewritten in place is new trust, and one rewritten with the
+	 * same certificates is not), our certificate and chain's DER, peer,
+	 * server_name, the resolved identity mode and the allow lists.  A
+	 * reload that changes none of them keeps the key, and resumption; a
+	 * session is never offered under other trust. */
+	uint8_t session_key[PP_SESSION_KEY_LEN];
 };
 
 /* Where the admin endpoint listens unless told otherwise. */
