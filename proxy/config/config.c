@@ -305,14 +305,14 @@ err:
 int
 pp_config_build(struct pp_config *c, struct pp_problems *p)
 {
-	size_t before = p->n;
+	size_t before = pp_problems_count(p);
 	char err[768], a[PP_HOST_MAX + 16], b[PP_HOST_MAX + 16];
 	time_t soon = time(NULL) + EXPIRY_WARNING_S;
 
 	for (size_t i = 0; i < c->ntunnels; i++) {
 		struct pp_tunnel_conf *t = &c->tunnels[i];
 		if (build_tunnel(t, err, sizeof(err)) != 0) {
-			if (!t->optional) {
+			if (!t->optional || pp_problem_is_oom(err)) {
 				pp_problems_add(p, "%s", err);
 				continue;
 			}
@@ -344,7 +344,7 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 				    c->tunnels[j].name, c->tunnels[i].name, a);
 		}
 	}
-	return (p->n > before ? -1 : 0);
+	return (pp_problems_count(p) > before ? -1 : 0);
 }
 
 const struct pp_addr *
@@ -369,18 +369,26 @@ pp_config_route(const struct pp_tunnel_conf *t, const char *peer_id, size_t *n)
 	return (NULL);
 }
 
+/* Append the message to ${items}; when memory is too short for it, count
+ * it in p->lost instead, so that it still fails what it should. */
 static void
-vadd(char ***items, size_t *n, const char *fmt, va_list ap)
+vadd(struct pp_problems *p, char ***items, size_t *n, const char *fmt,
+     va_list ap)
 {
 	char buf[1024];
 	char **nv;
 
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL)
+	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL) {
+		p->lost++;
 		return;
+	}
 	*items = nv;
-	if ((nv[*n] = strdup(buf)) != NULL)
-		(*n)++;
+	if ((nv[*n] = strdup(buf)) == NULL) {
+		p->lost++;
+		return;
+	}
+	(*n)++;
 }
 
 void
@@ -389,7 +397,7 @@ pp_problems_add(struct pp_problems *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vadd(&p->items, &p->n, fmt, ap);
+	vadd(p, &p->items, &p->n, fmt, ap);
 	va_end(ap);
 }
 
@@ -399,8 +407,20 @@ pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vadd(&p->warnings, &p->nwarnings, fmt, ap);
+	vadd(p, &p->warnings, &p->nwarnings, fmt, ap);
 	va_end(ap);
+}
+
+int
+pp_problem_is_oom(const char *why)
+{
+	return (strstr(why, "out of memory") != NULL);
+}
+
+size_t
+pp_problems_count(const struct pp_problems *p)
+{
+	return (p->n + p->lost);
 }
 
 void
@@ -410,6 +430,9 @@ pp_problems_print(const struct pp_problems *p, const char *prefix, void *fp)
 
 	for (size_t i = 0; i < p->n; i++)
 		fprintf(f, "%s%s\n", prefix, p->items[i]);
+	if (p->lost > 0)
+		fprintf(f, "%sout of memory (%zu more problems not recorded)\n",
+		        prefix, p->lost);
 	for (size_t i = 0; i < p->nwarnings; i++)
 		fprintf(f, "%swarning: %s\n", prefix, p->warnings[i]);
 }
