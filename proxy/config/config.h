@@ -17,6 +17,7 @@
 #include <openssl/base.h>
 
 #include "net/addr.h"
+#include "tls/session_cache.h"
 #include "tls/trust.h"
 #include "util/log.h"
 
@@ -42,6 +43,8 @@ struct pp_problems {
 	size_t n;
 	size_t nwarnings; /* items that do not stop the configuration */
 	char **warnings;
+	size_t lost; /* problems or warnings memory was too short to record:
+	                each counts as a problem (pp_problems_count) */
 };
 
 /* An inbound route: callers whose verified peer id is in ${peers} (or any
@@ -117,6 +120,15 @@ struct pp_tunnel_conf {
 	/* Built by pp_config_build. */
 	struct pp_trust *trust;
 	SSL_CTX *ctx;
+	/* Outbound: the key of the tunnel's sessions in a worker's session
+	 * cache (tls/session_cache.h): a SHA-256 digest of its name and of
+	 * everything its trust rests on, as loaded: the anchors' DER (so a
+	 * ca file rewritten in place is new trust, and one rewritten with the
+	 * same certificates is not), our certificate and chain's DER, peer,
+	 * server_name, the resolved identity mode and the allow lists.  A
+	 * reload that changes none of them keeps the key, and resumption; a
+	 * session is never offered under other trust. */
+	uint8_t session_key[PP_SESSION_KEY_LEN];
 };
 
 /* Where the admin endpoint listens unless told otherwise. */
@@ -174,6 +186,16 @@ void pp_problems_add(struct pp_problems *p, const char *fmt, ...)
 /* pp_problems_warn(p, fmt, ...): record a warning (does not fail). */
 void pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* pp_problems_count(p): the problems recorded in ${p} or lost: whatever
+ * added to it failed if this grew. */
+size_t pp_problems_count(const struct pp_problems *p);
+
+/* pp_problem_is_oom(why): non-zero if ${why}, the reason a loader (PEM
+ * files, TLS contexts, trust, stomp.toml) gave for a failure, is a lack of
+ * memory: each says "out of memory" then.  Such a failure fails the whole
+ * configuration; it never makes a node data peer look broken (skipped). */
+int pp_problem_is_oom(const char *why);
 
 /* pp_problems_print(p, prefix, f): print every problem and warning to
  * ${f} (a FILE *), each line starting with ${prefix}. */

@@ -1,5 +1,6 @@
 #include "tls/context.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,7 +273,8 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 	pthread_once(&once, init_once);
 	if (cert_pool == NULL || own_index < 0 ||
 	    (ctx = SSL_CTX_new(TLS_with_buffers_method())) == NULL) {
-		snprintf(err, errlen, "cannot create TLS context");
+		snprintf(err, errlen, "out of memory (TLS context)");
+		ERR_clear_error();
 		return (NULL);
 	}
 	SSL_CTX_set0_buffer_pool(ctx, cert_pool);
@@ -296,12 +298,16 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 			goto oom;
 		}
 	}
+	errno = 0;
 	if (!key_matches(sk_X509_value(certs, 0), key)) {
+		if (pp_tls_lacked_memory())
+			goto oom;
 		snprintf(err, errlen,
 		         "%s: private key does not match the certificate in %s",
 		         p->key_file, p->cert_file);
 		goto err1;
 	}
+	errno = 0;
 	if (set_chain_and_key(ctx, certs, key) != 0)
 		goto badcert;
 	if (pp_tls_ctx_keep_certs(ctx, certs) != 0)
@@ -341,10 +347,12 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 	return (ctx);
 
 badcert:
+	if (pp_tls_lacked_memory())
+		goto oom;
 	snprintf(err, errlen, "%s: certificate cannot be used", p->cert_file);
 	goto err1;
 oom:
-	snprintf(err, errlen, "cannot create TLS context");
+	snprintf(err, errlen, "out of memory (TLS context)");
 err1:
 	ERR_clear_error();
 	sk_X509_pop_free(certs, X509_free);
