@@ -15,6 +15,7 @@
 #include "config/nodedata.h"
 #include "runtime/limits.h"
 #include "tls/context.h"
+#include "tls/tickets.h"
 
 _Static_assert(PP_TLS_MIN_DEFAULT == TLS1_3_VERSION,
                "PP_TLS_MIN_DEFAULT spells TLS 1.3 as TLS1_3_VERSION");
@@ -282,7 +283,8 @@ build_tunnel(struct pp_tunnel_conf *t, char *why, size_t len)
 	    .session_resumption = t->session_resumption,
 	};
 
-	if ((t->limit = pp_limit_get(t->name)) == NULL) {
+	if ((t->limit = pp_limit_get(t->name)) == NULL ||
+	    (p.server && (p.tickets = pp_tickets_get(t->name)) == NULL)) {
 		snprintf(why, len, "out of memory");
 		return (-1);
 	}

@@ -14,6 +14,7 @@
 
 #include "tls/pem.h"
 #include "tls/readahead.h"
+#include "tls/tickets.h"
 
 #ifndef OPENSSL_IS_BORINGSSL
 #error "peerproxy must be built against BoringSSL"
@@ -27,8 +28,9 @@ static const char tls12_ciphers[] =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 /* Lifetime of a session (ticket or client cache entry).  A resumed session
- * is verified again anyway; this bounds how long a ticket is worth keeping. */
-#define SESSION_LIFETIME_S 3600
+ * is verified again anyway; this bounds how long a ticket is worth keeping,
+ * and a ticket key lives as long (tls/tickets.h). */
+#define SESSION_LIFETIME_S PP_TICKETS_ROTATE_S
 
 int
 pp_tls_verify(SSL *ssl, struct pp_verdict *v)
@@ -322,10 +324,15 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	} else if (p->server) {
-		/* Stateless tickets only; BoringSSL rotates their keys. */
+		/* Stateless tickets only, sealed with the tunnel's keys when
+		 * it has them (they outlive this context: tls/tickets.h), else
+		 * with keys BoringSSL makes and rotates for this context. */
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_session_id_context(ctx,
 		                               (const uint8_t *)"peerproxy", 9);
+		if (p->tickets != NULL &&
+		    pp_tickets_attach(ctx, p->tickets) != 0)
+			goto oom;
 	} else {
 		SSL_CTX_set_session_cache_mode(
 		    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
