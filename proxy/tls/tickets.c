@@ -133,9 +133,8 @@ ticket_cb(SSL *ssl, uint8_t *key_name, uint8_t *iv, EVP_CIPHER_CTX *cctx,
 		pthread_mutex_unlock(&k->lock);
 		return (-1);
 	}
-	if (encrypt) {
-		key = k->cur;
-	} else if (memcmp(key_name, k->cur.name, sizeof(k->cur.name)) == 0) {
+	if (encrypt ||
+	    memcmp(key_name, k->cur.name, sizeof(k->cur.name)) == 0) {
 		key = k->cur;
 	} else if (k->prev.born != 0 &&
 	           memcmp(key_name, k->prev.name, sizeof(k->prev.name)) == 0) {
