@@ -960,15 +960,19 @@ start_handshake(struct pp_tunnel *t)
 }
 
 /* The server sent a new session: it replaces the cached one for this
- * (tunnel, target). */
+ * (tunnel name and trust, target). */
 static void
 keep_session(struct pp_tls_conn *c, SSL_SESSION *sess)
 {
 	struct pp_tunnel *t =
 	    (struct pp_tunnel *)((char *)c - offsetof(struct pp_tunnel, tlsc));
-	SSL_SESSION **slot =
-	    pp_session_cache_slot(t->w->sessions, t->tc, t->target);
+	SSL_SESSION **slot = pp_session_cache_slot(
+	    t->w->sessions, t->tc->session_key, t->target);
 
+	if (slot == NULL) {
+		SSL_SESSION_free(sess);
+		return;
+	}
 	SSL_SESSION_free(*slot);
 	*slot = sess;
 }
@@ -1013,8 +1017,9 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		return;
 	}
 	if (t->tc->session_resumption) {
-		t->tlsc.offer =
-		    *pp_session_cache_slot(t->w->sessions, t->tc, t->target);
+		SSL_SESSION **slot = pp_session_cache_slot(
+		    t->w->sessions, t->tc->session_key, t->target);
+		t->tlsc.offer = slot != NULL ? *slot : NULL;
 		t->tlsc.keep_session = keep_session;
 	}
 	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->w->pool, &t->tlsc);

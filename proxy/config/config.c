@@ -9,11 +9,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/mem.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
 #include "config/nodedata.h"
 #include "runtime/limits.h"
 #include "tls/context.h"
+#include "tls/tickets.h"
 
 _Static_assert(PP_TLS_MIN_DEFAULT == TLS1_3_VERSION,
                "PP_TLS_MIN_DEFAULT spells TLS 1.3 as TLS1_3_VERSION");
@@ -191,6 +194,90 @@ check_own_chain(const struct pp_tunnel_conf *t, char *why, size_t len)
 	return (rc);
 }
 
+/* Hash ${len} bytes at ${p} after their length, so that no two different
+ * sequences of fields hash alike. */
+static void
+key_put(SHA256_CTX *h, const void *p, size_t len)
+{
+	uint8_t n[8];
+
+	for (int i = 0; i < 8; i++)
+		n[i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	SHA256_Update(h, n, sizeof(n));
+	SHA256_Update(h, p, len);
+}
+
+/* A string, NULL (absent) told apart from "". */
+static void
+key_str(SHA256_CTX *h, const char *s)
+{
+	key_put(h, s != NULL ? "+" : "-", 1);
+	if (s != NULL)
+		key_put(h, s, strlen(s));
+}
+
+static void
+key_strv(SHA256_CTX *h, char *const *v, size_t n)
+{
+	key_put(h, &(uint64_t){n}, sizeof(uint64_t));
+	for (size_t i = 0; i < n; i++)
+		key_str(h, v[i]);
+}
+
+/* The DER of ${x}.  Return 0, or -1 if memory is short. */
+static int
+key_cert(SHA256_CTX *h, X509 *x)
+{
+	uint8_t *der = NULL;
+	int len = i2d_X509(x, &der);
+
+	if (len <= 0)
+		return (-1);
+	key_put(h, der, (size_t)len);
+	OPENSSL_free(der);
+	return (0);
+}
+
+static int
+key_certs(SHA256_CTX *h, const STACK_OF(X509) * v)
+{
+	size_t n = sk_X509_num(v);
+
+	key_put(h, &(uint64_t){n}, sizeof(uint64_t));
+	for (size_t i = 0; i < n; i++)
+		if (key_cert(h, sk_X509_value(v, i)) != 0)
+			return (-1);
+	return (0);
+}
+
+/* t->session_key: see config.h.  The certificates as loaded, not the file
+ * names: trust is what the files held when the context was built.  Return
+ * 0, or -1 if memory is short. */
+static int
+session_key(struct pp_tunnel_conf *t)
+{
+	X509 *leaf = pp_tls_ctx_leaf(t->ctx);
+	STACK_OF(X509) *chain = pp_tls_ctx_chain(t->ctx);
+	uint8_t mode = (uint8_t)pp_trust_mode(t->trust);
+	SHA256_CTX h;
+
+	SHA256_Init(&h);
+	key_str(&h, t->name);
+	if (key_certs(&h, pp_trust_anchors(t->trust)) != 0 || leaf == NULL ||
+	    key_cert(&h, leaf) != 0 ||
+	    key_certs(&h, chain) != 0) /* none: counted as 0 */
+		return (-1);
+	key_str(&h, t->peer);
+	key_str(&h, t->server_name);
+	key_put(&h, &mode, 1);
+	key_strv(&h, t->allow.peers, t->allow.npeers);
+	key_strv(&h, t->allow.cns, t->allow.ncns);
+	key_strv(&h, t->allow.dns, t->allow.ndns);
+	key_strv(&h, t->allow.uris, t->allow.nuris);
+	SHA256_Final(t->session_key, &h);
+	return (0);
+}
+
 /* Build ${t}'s trust and TLS context; 0, or -1 with the reason in ${why}
  * (room for two paths and a verdict: see pp_config_build). */
 static int
@@ -216,7 +303,8 @@ build_tunnel(struct pp_tunnel_conf *t, char *why, size_t len)
 	    .session_resumption = t->session_resumption,
 	};
 
-	if ((t->limit = pp_limit_get(t->name)) == NULL) {
+	if ((t->limit = pp_limit_get(t->name)) == NULL ||
+	    (p.server && (p.tickets = pp_tickets_get(t->name)) == NULL)) {
 		snprintf(why, len, "out of memory");
 		return (-1);
 	}
@@ -231,6 +319,10 @@ build_tunnel(struct pp_tunnel_conf *t, char *why, size_t len)
 		return (-1);
 	if (t->check_own_chain && check_own_chain(t, why, len) != 0)
 		return (-1);
+	if (t->kind == PP_TUNNEL_OUTBOUND && session_key(t) != 0) {
+		snprintf(why, len, "out of memory");
+		return (-1);
+	}
 	return (0);
 }
 
@@ -331,7 +423,7 @@ pp_config_build(struct pp_config *c, struct pp_problems *p)
 	for (size_t i = 0; i < c->ntunnels; i++) {
 		struct pp_tunnel_conf *t = &c->tunnels[i];
 		if (build_tunnel(t, why, sizeof(why)) != 0) {
-			if (!t->optional) {
+			if (!t->optional || pp_problem_is_oom(why)) {
 				pp_problems_add(p, "tunnel %s: %s", t->name,
 				                why);
 				continue;
@@ -380,13 +472,16 @@ pp_config_route(const struct pp_tunnel_conf *t, const char *peer_id, size_t *n)
 	return (NULL);
 }
 
-static void vadd(char ***items, size_t *n, size_t *more, const char *fmt,
-                 va_list ap) __attribute__((format(printf, 4, 0)));
+static void vadd(struct pp_problems *p, char ***items, size_t *n, size_t *more,
+                 const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
-/* Keep one more message in ${items} (${n} kept), or count it in ${more}
- * once PP_PROBLEMS_KEPT are kept (or memory is short). */
+/* Append the message to ${items} (${n} kept), or count it in ${more} once
+ * PP_PROBLEMS_KEPT are kept; when memory is too short for it, count it in
+ * p->lost instead, so that it still fails what it should. */
 static void
-vadd(char ***items, size_t *n, size_t *more, const char *fmt, va_list ap)
+vadd(struct pp_problems *p, char ***items, size_t *n, size_t *more,
+     const char *fmt, va_list ap)
 {
 	char **nv;
 
@@ -395,15 +490,16 @@ vadd(char ***items, size_t *n, size_t *more, const char *fmt, va_list ap)
 		return;
 	}
 	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL) {
-		(*more)++;
+		p->lost++;
 		return;
 	}
 	*items = nv;
 	/* Allocated whole: a problem naming a long path is never cut. */
-	if (vasprintf(&nv[*n], fmt, ap) >= 0)
-		(*n)++;
-	else
-		(*more)++;
+	if (vasprintf(&nv[*n], fmt, ap) < 0) {
+		p->lost++;
+		return;
+	}
+	(*n)++;
 }
 
 void
@@ -412,7 +508,7 @@ pp_problems_add(struct pp_problems *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vadd(&p->items, &p->n, &p->more, fmt, ap);
+	vadd(p, &p->items, &p->n, &p->more, fmt, ap);
 	va_end(ap);
 }
 
@@ -422,14 +518,20 @@ pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vadd(&p->warnings, &p->nwarnings, &p->more_warnings, fmt, ap);
+	vadd(p, &p->warnings, &p->nwarnings, &p->more_warnings, fmt, ap);
 	va_end(ap);
+}
+
+int
+pp_problem_is_oom(const char *why)
+{
+	return (strstr(why, "out of memory") != NULL);
 }
 
 size_t
 pp_problems_count(const struct pp_problems *p)
 {
-	return (p->n + p->more);
+	return (p->n + p->more + p->lost);
 }
 
 void
@@ -441,6 +543,9 @@ pp_problems_print(const struct pp_problems *p, const char *prefix, void *fp)
 		fprintf(f, "%s%s\n", prefix, p->items[i]);
 	if (p->more > 0)
 		fprintf(f, "%s... and %zu more problems\n", prefix, p->more);
+	if (p->lost > 0)
+		fprintf(f, "%sout of memory (%zu more problems not recorded)\n",
+		        prefix, p->lost);
 	for (size_t i = 0; i < p->nwarnings; i++)
 		fprintf(f, "%swarning: %s\n", prefix, p->warnings[i]);
 	if (p->more_warnings > 0)

@@ -17,6 +17,7 @@
 #include <openssl/base.h>
 
 #include "net/addr.h"
+#include "tls/session_cache.h"
 #include "tls/trust.h"
 #include "util/log.h"
 
@@ -48,6 +49,8 @@ struct pp_problems {
 	                     configuration */
 	size_t more_warnings;
 	char **warnings;
+	size_t lost; /* problems or warnings memory was too short to record:
+	                each counts as a problem (pp_problems_count) */
 };
 
 /* An inbound route: callers whose verified peer id is in ${peers} (or any
@@ -123,6 +126,15 @@ struct pp_tunnel_conf {
 	/* Built by pp_config_build. */
 	struct pp_trust *trust;
 	SSL_CTX *ctx;
+	/* Outbound: the key of the tunnel's sessions in a worker's session
+	 * cache (tls/session_cache.h): a SHA-256 digest of its name and of
+	 * everything its trust rests on, as loaded: the anchors' DER (so a
+	 * ca file rewritten in place is new trust, and one rewritten with the
+	 * same certificates is not), our certificate and chain's DER, peer,
+	 * server_name, the resolved identity mode and the allow lists.  A
+	 * reload that changes none of them keeps the key, and resumption; a
+	 * session is never offered under other trust. */
+	uint8_t session_key[PP_SESSION_KEY_LEN];
 };
 
 /* The most tunnels one configuration may hold: the file's, or node data's
@@ -186,9 +198,15 @@ void pp_problems_add(struct pp_problems *p, const char *fmt, ...)
 void pp_problems_warn(struct pp_problems *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* pp_problems_count(p): the number of problems recorded in ${p}, kept or
- * not. */
+/* pp_problems_count(p): the problems recorded in ${p}, kept or only
+ * counted, and those lost: whatever added to it failed if this grew. */
 size_t pp_problems_count(const struct pp_problems *p);
+
+/* pp_problem_is_oom(why): non-zero if ${why}, the reason a loader (PEM
+ * files, TLS contexts, trust, stomp.toml) gave for a failure, is a lack of
+ * memory: each says "out of memory" then.  Such a failure fails the whole
+ * configuration; it never makes a node data peer look broken (skipped). */
+int pp_problem_is_oom(const char *why);
 
 /* pp_problems_print(p, prefix, f): print every kept problem and warning
  * to ${f} (a FILE *), each line starting with ${prefix}, and how many

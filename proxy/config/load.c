@@ -39,6 +39,7 @@ struct loader {
 	struct pp_config *c; /* its defaults: the top-level limits: and tls: */
 	int pass;            /* 1: global settings, 2: tunnels */
 	struct tunnel_ref *tref; /* where each tunnel of the file is */
+	int oom;                 /* memory ran out: the one problem reported */
 };
 
 typedef void key_fn(struct loader *L, yaml_node_t *v, const char *path,
@@ -60,12 +61,25 @@ problem(struct loader *L, const yaml_node_t *n, const char *path,
 	char msg[512];
 	va_list ap;
 
+	/* After memory ran out, what follows from it ("path is required"
+	 * for the path it could not copy) would mislead. */
+	if (L->oom)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	pp_problems_add(L->p, "%s:%zu:%zu: %s: %s", L->file,
 	                n->start_mark.line + 1, n->start_mark.column + 1, path,
 	                msg);
+}
+
+/* An allocation for the value at ${n} failed: the file cannot be loaded
+ * (never a configuration quietly missing the value). */
+static void
+no_memory(struct loader *L, const yaml_node_t *n, const char *path)
+{
+	problem(L, n, path, "out of memory");
+	L->oom = 1;
 }
 
 static yaml_node_t *
@@ -159,7 +173,7 @@ walk(struct loader *L, yaml_node_t *n, const char *path, const struct key *keys,
 	k = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	if ((dup = calloc(k ? k : 1, 1)) == NULL ||
 	    find_duplicate_keys(L, n, dup) != 0) {
-		problem(L, n, path, "out of memory");
+		no_memory(L, n, path);
 		free(dup);
 		return;
 	}
@@ -203,7 +217,8 @@ set_str(struct loader *L, yaml_node_t *v, const char *path, char **dst)
 	if ((s = scalar(L, v, path)) == NULL)
 		return;
 	free(*dst);
-	*dst = strdup(s);
+	if ((*dst = strdup(s)) == NULL)
+		no_memory(L, v, path);
 }
 
 /* A file name: relative ones resolve against the config file's directory. */
@@ -224,6 +239,8 @@ set_file(struct loader *L, yaml_node_t *v, const char *path, char **dst)
 	} else if (asprintf(dst, "%s/%s", L->dir, s) < 0) {
 		*dst = NULL; /* out of memory: as strdup's NULL above */
 	}
+	if (*dst == NULL)
+		no_memory(L, v, path);
 }
 
 static void
@@ -293,8 +310,9 @@ set_list(struct loader *L, yaml_node_t *v, const char *path, char ***dst,
 	const char *s;
 
 	if (v->type == YAML_SCALAR_NODE) {
-		if (!is_null(v) && (s = scalar(L, v, path)) != NULL)
-			pp_strv_push(dst, n, s);
+		if (!is_null(v) && (s = scalar(L, v, path)) != NULL &&
+		    pp_strv_push(dst, n, s) != 0)
+			no_memory(L, v, path);
 		return;
 	}
 	if (v->type != YAML_SEQUENCE_NODE) {
@@ -310,8 +328,8 @@ set_list(struct loader *L, yaml_node_t *v, const char *path, char ***dst,
 			continue;
 		if (*s == '\0')
 			problem(L, e, sub, "empty value");
-		else
-			pp_strv_push(dst, n, s);
+		else if (pp_strv_push(dst, n, s) != 0)
+			no_memory(L, e, sub);
 	}
 }
 
@@ -326,20 +344,21 @@ set_targets(struct loader *L, yaml_node_t *v, const char *path,
 	free(t->targets);
 	t->targets = n ? calloc(n, sizeof(*t->targets)) : NULL;
 	t->ntargets = 0;
-	for (size_t i = 0; i < n; i++) {
+	if (n > 0 && t->targets == NULL)
+		no_memory(L, v, path);
+	for (size_t i = 0; i < n && t->targets != NULL; i++) {
 		if (v->type == YAML_SEQUENCE_NODE)
 			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		else
 			snprintf(sub, sizeof(sub), "%s", path);
-		if (t->targets == NULL)
-			break;
 		if (pp_addr_parse(list[i], &t->targets[t->ntargets], err,
 		                  sizeof(err)) != 0)
 			problem(L, v, sub, "\"%s\": %s", list[i], err);
 		else
 			t->ntargets++;
-		free(list[i]);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
 	free(list);
 }
 
@@ -551,8 +570,12 @@ t_routes(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		return;
 	}
 	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (n == 0 || (t->routes = calloc(n, sizeof(*t->routes))) == NULL)
+	if (n == 0)
 		return;
+	if ((t->routes = calloc(n, sizeof(*t->routes))) == NULL) {
+		no_memory(L, v, path);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *e = node(L, v->data.sequence.items.start[i]);
 		struct pp_route *r = &t->routes[t->nroutes++];
@@ -674,17 +697,11 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
 			        "expected a mapping (key: value lines)");
 			continue;
 		}
-
-		if (L->tref == NULL &&
-		    (L->tref = calloc(PP_TUNNELS_MAX, sizeof(*tr))) == NULL) {
-			problem(L, v, sub, "out of memory");
-			L->pass = pass;
-			return;
-		}
-		if ((x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL) {
-			problem(L, v, sub, "out of memory");
-			L->pass = pass;
-			return;
+		if ((L->tref == NULL &&
+		     (L->tref = calloc(PP_TUNNELS_MAX, sizeof(*tr))) == NULL) ||
+		    (x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL) {
+			no_memory(L, v, sub);
+			break;
 		}
 		tr = L->tref;
 		tr[L->c->ntunnels - 1] = (struct tunnel_ref){x.n, i};
@@ -707,13 +724,15 @@ check_names(struct loader *L)
 
 	if (refs == NULL || dup == NULL) {
 		pp_problems_add(L->p, "%s: out of memory", L->file);
+		L->oom = 1;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		refs[i] = (struct key_ref){L->c->tunnels[i].name, i};
 	qsort(refs, n, sizeof(*refs), key_ref_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (strcmp(refs[i].name, refs[i - 1].name) == 0)
+	for (size_t i = 1; i < n; i++) /* no name: memory ran out for it */
+		if (refs[i].name != NULL && refs[i - 1].name != NULL &&
+		    strcmp(refs[i].name, refs[i - 1].name) == 0)
 			dup[refs[i].i] = dup[refs[i - 1].i] = 1;
 	for (size_t i = 0; i < n; i++) {
 		const struct pp_tunnel_conf *t = &L->c->tunnels[i];
@@ -936,8 +955,10 @@ g_nodedata(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 	(void)obj;
 	if (is_null(v))
 		return;
-	if ((nd = calloc(1, sizeof(*nd))) == NULL)
+	if ((nd = calloc(1, sizeof(*nd))) == NULL) {
+		no_memory(L, v, path);
 		return;
+	}
 	nd->rescan_ms = 60000;
 	L->c->nodedata = nd;
 	walk(L, v, path, nd_keys, nd);
@@ -1088,7 +1109,11 @@ pp_config_load(const char *path, struct pp_problems *p)
 	/* run: the admin endpoint is on unless the file says "admin: off". */
 	L.c->admin_enabled = 1;
 	pp_addr_parse(PP_ADMIN_DEFAULT, &L.c->admin_listen, err, sizeof(err));
-	L.c->source = strdup(path);
+	if ((L.c->source = strdup(path)) == NULL) {
+		pp_problems_add(p, "%s: out of memory", path);
+		yaml_parser_delete(&parser);
+		goto out;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &L.doc)) {
 		pp_problems_add(p, "%s:%zu:%zu: YAML error: %s", path,

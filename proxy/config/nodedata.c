@@ -89,10 +89,15 @@ add_inbound(struct pp_config *c, const struct pp_nodedata *nd,
 	t->cert_file = strdup(nd->cert);
 	t->key_file = strdup(nd->key);
 	t->identity = PP_IDENTITY_SWAPTACULAR;
+	/* Without it every peer with a chain would be admitted: never serve
+	 * a tunnel missing a field. */
 	t->gate_dir = strdup(nd->path);
 	t->proxy_protocol = nd->in_proxy_protocol;
 	t->proxy_protocol_cert = nd->in_proxy_protocol_cert;
 	t->http_identity = nd->in_http_identity;
+	if (t->targets == NULL || t->ca_file == NULL || t->cert_file == NULL ||
+	    t->key_file == NULL || t->gate_dir == NULL)
+		pp_problems_add(p, "nodedata: out of memory");
 }
 
 /* Why the directory ${dir} of an active peer cannot have an outbound
@@ -163,7 +168,12 @@ add_outbound(void *arg, const char *id, enum pp_peer_state state)
 		return;
 	}
 	if (pp_stomp_servers(toml, &servers, &n, err, sizeof(err)) != 0) {
-		pp_problems_warn(p, "nodedata: peer %s skipped: %s", id, err);
+		/* Short of memory, the peer is not broken: the rescan fails. */
+		if (pp_problem_is_oom(err))
+			pp_problems_add(p, "nodedata: peer %s: %s", id, err);
+		else
+			pp_problems_warn(p, "nodedata: peer %s skipped: %s", id,
+			                 err);
 		return;
 	}
 	if ((t = pp_config_add_tunnel(c, PP_TUNNEL_OUTBOUND, name)) == NULL) {
@@ -190,10 +200,13 @@ add_outbound(void *arg, const char *id, enum pp_peer_state state)
 	t->chain_file = join(dir, "sub-ca.crt");
 	t->cert_file = strdup(nd->cert);
 	t->key_file = strdup(nd->key);
-	t->peer = strdup(id);
+	t->peer = strdup(id); /* without it, any server of that root passes */
 	t->identity = PP_IDENTITY_SWAPTACULAR;
 	t->optional = 1; /* a broken peer must not stop the others */
 	t->check_own_chain = 1;
+	if (t->ca_file == NULL || t->chain_file == NULL ||
+	    t->cert_file == NULL || t->key_file == NULL || t->peer == NULL)
+		pp_problems_add(p, "nodedata: peer %s: out of memory", id);
 }
 
 void
@@ -249,7 +262,10 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 			return;
 		}
 		t->listen = nd->connect_listen;
-		t->gate_dir = strdup(nd->path);
+		if ((t->gate_dir = strdup(nd->path)) == NULL) {
+			pp_problems_add(p, "nodedata: out of memory");
+			return;
+		}
 	}
 	if (nd->socket_dir == NULL && !nd->has_connect)
 		return;

@@ -396,14 +396,19 @@ pp_admin_start(uv_loop_t *loop, const struct pp_addr *addr, pp_admin_fn *fn,
 	a->handles = 1;
 	uv_tcp_init(loop, &a->listener);
 	a->listener.data = a;
-	if ((r = uv_tcp_open(&a->listener, fd)) != 0 ||
-	    (r = uv_listen((uv_stream_t *)&a->listener, 128, on_connection)) !=
-	        0) {
-		snprintf(err, errlen, "%s", uv_strerror(r));
-		uv_close((uv_handle_t *)&a->listener, on_listener_closed);
-		return (NULL);
+	if ((r = uv_tcp_open(&a->listener, fd)) != 0) {
+		close(fd); /* the handle did not take it */
+		goto fail;
 	}
+	if ((r = uv_listen((uv_stream_t *)&a->listener, 128, on_connection)) !=
+	    0)
+		goto fail; /* the handle closes the descriptor */
 	return (a);
+
+fail:
+	snprintf(err, errlen, "%s", uv_strerror(r));
+	uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+	return (NULL);
 }
 
 void

@@ -235,6 +235,9 @@ reload_failed(struct pp_runtime *rt, const char *why,
 	struct pp_logline l;
 
 	rt->reloads_failed++;
+	/* With problems lost for lack of memory, say so. */
+	if (p != NULL && p->n == 0 && p->lost > 0)
+		msg = "out of memory";
 	set_last_error(rt, p && p->n ? p->items[0] : msg);
 	pp_log_begin(&l, PP_LOG_ERROR, "reload_failed");
 	pp_log_str(&l, "trigger", why);
@@ -497,6 +500,7 @@ reload(struct pp_runtime *rt, const char *why)
 	char err[1024]; /* reload_listeners' "listen <addr>: <why>" fits */
 	struct pp_sb changed = {0};
 	size_t added, removed, nt;
+	struct pp_swap **swaps;
 	int *fds;
 
 	if (rt->draining || rt->reload == NULL) {
@@ -531,18 +535,25 @@ reload(struct pp_runtime *rt, const char *why)
 		goto fail;
 	}
 	nt = next->ntunnels;
-	for (int i = 0; i < rt->nworkers; i++) {
-		struct pp_swap *s = calloc(1, sizeof(*s));
-		if (s == NULL ||
-		    (s->fds = malloc((nt ? nt : 1) * sizeof(int))) == NULL) {
-			/* Out of memory: this worker keeps the old one. */
-			free(s);
-			continue;
-		}
-		memcpy(s->fds, &fds[(size_t)i * nt], nt * sizeof(int));
-		s->conf = pp_config_ref(next);
-		pp_worker_swap(&rt->workers[i], s);
+	/* Every worker's swap before any is sent: all move on, or none. */
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
+	if ((swaps = calloc((size_t)rt->nworkers, sizeof(*swaps))) != NULL)
+		for (int i = 0; i < rt->nworkers; i++)
+			if ((swaps[i] = pp_swap_new(
+			         next, &fds[(size_t)i * nt])) == NULL)
+				break;
+	if (swaps == NULL || swaps[rt->nworkers - 1] == NULL) {
+		for (int i = 0; swaps != NULL && i < rt->nworkers; i++)
+			pp_swap_drop(swaps[i]);
+		free(swaps);
+		close_new_listeners(rt, next, fds, nt, &cur);
+		free(fds);
+		reload_failed(rt, why, NULL, "out of memory");
+		goto fail;
 	}
+	for (int i = 0; i < rt->nworkers; i++)
+		pp_worker_swap(&rt->workers[i], swaps[i]);
+	free(swaps);
 	unlink_dropped(rt->conf, &nxt);
 	added = names_missing(next, &cur);
 	removed = names_missing(rt->conf, &nxt);
@@ -970,19 +981,30 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 
 	atomic_init(&rt.workers_left, rt.nworkers);
 	for (int i = 0; i < rt.nworkers; i++) {
-		if (pp_worker_init(&rt.workers[i], i, &rt, conf,
-		                   &fds[(size_t)i * conf->ntunnels]) != 0 ||
-		    pp_worker_start(&rt.workers[i]) != 0) {
-			pp_log_msg(PP_LOG_ERROR, "start_failed",
-			           "cannot start worker %d", i);
-			/* Let the ones running stop; their fds go with them. */
-			atomic_fetch_sub(&rt.workers_left, rt.nworkers - i);
-			for (int j = 0; j < i; j++)
-				pp_worker_stop_accepting(&rt.workers[j]);
-			rt.draining = 1;
-			break;
+		int *mine = &fds[(size_t)i * conf->ntunnels];
+
+		if (pp_worker_init(&rt.workers[i], i, &rt, conf, mine) == 0 &&
+		    pp_worker_start(&rt.workers[i]) == 0) {
+			started++;
+			continue;
 		}
-		started++;
+		pp_log_msg(PP_LOG_ERROR, "start_failed",
+		           "cannot start worker %d", i);
+		/* A worker that failed to start closes its descriptors
+		 * (pp_worker_init did if it failed); those of the workers
+		 * not made are closed here, and the ones running stop,
+		 * their descriptors going with them. */
+		if (rt.workers[i].conf != NULL)
+			pp_worker_discard(&rt.workers[i]);
+		for (size_t j = (size_t)i + 1; j < (size_t)rt.nworkers; j++)
+			for (size_t t = 0; t < conf->ntunnels; t++)
+				if (fds[j * conf->ntunnels + t] >= 0)
+					close(fds[j * conf->ntunnels + t]);
+		atomic_fetch_sub(&rt.workers_left, rt.nworkers - i);
+		for (int j = 0; j < i; j++)
+			pp_worker_stop_accepting(&rt.workers[j]);
+		rt.draining = 1;
+		break;
 	}
 	if (!rt.draining && admin_start(&rt) != 0) {
 		for (int j = 0; j < started; j++)

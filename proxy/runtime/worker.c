@@ -202,6 +202,33 @@ apply_swap(struct pp_worker *w, struct pp_swap *s)
 	free(s);
 }
 
+struct pp_swap *
+pp_swap_new(struct pp_config *conf, const int *fds)
+{
+	size_t n = conf->ntunnels;
+	struct pp_swap *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (NULL);
+	if ((s->fds = malloc((n ? n : 1) * sizeof(int))) == NULL) {
+		free(s);
+		return (NULL);
+	}
+	memcpy(s->fds, fds, n * sizeof(int));
+	s->conf = pp_config_ref(conf);
+	return (s);
+}
+
+void
+pp_swap_drop(struct pp_swap *s)
+{
+	if (s == NULL)
+		return;
+	pp_config_unref(s->conf);
+	free(s->fds);
+	free(s);
+}
+
 void
 pp_swap_free(struct pp_swap *s, struct pp_listener **keep, size_t nkeep)
 {
@@ -275,46 +302,80 @@ pp_worker_tunnel_freed(struct pp_worker *w)
 	maybe_finish(w);
 }
 
+/* Free what pp_worker_init made of ${w} on a loop that never ran: the
+ * listeners (closing their descriptors), the handles, the loop. */
+static void
+worker_unmake(struct pp_worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		listener_close(w->listeners[i]);
+	w->nlisteners = 0;
+	w->listening = 0;
+	uv_close((uv_handle_t *)&w->wake, NULL);
+	uv_close((uv_handle_t *)&w->resume, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT); /* the close callbacks */
+	uv_loop_close(&w->loop);
+	pp_bufpool_destroy(&w->pool);
+	pp_session_cache_free(w->sessions);
+	free(w->listeners);
+	pp_config_unref(w->conf);
+	memset(w, 0, sizeof(*w));
+}
+
 int
 pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
                struct pp_config *conf, const int *fds)
 {
+	size_t i = 0;
+
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->rt = rt;
 	w->conf = pp_config_ref(conf);
 	w->conn_seq = uv_hrtime() << 16;
-	if (uv_loop_init(&w->loop) != 0)
-		goto err0;
-	if (pp_bufpool_init(&w->pool, POOL_SPARE) != 0 ||
-	    (w->sessions = pp_session_cache_new(SESSION_SLOTS)) == NULL)
-		goto err1;
+	if (uv_loop_init(&w->loop) != 0) {
+		pp_config_unref(w->conf);
+		w->conf = NULL;
+		goto err;
+	}
 	uv_async_init(&w->loop, &w->wake, on_wake);
 	w->wake.data = w;
 	uv_idle_init(&w->loop, &w->resume);
 	w->resume.data = w;
-	if ((w->listeners =
+	if (pp_bufpool_init(&w->pool, POOL_SPARE) != 0 ||
+	    (w->sessions = pp_session_cache_new(SESSION_SLOTS)) == NULL ||
+	    (w->listeners =
 	         /* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	     calloc(conf->ntunnels + 1, sizeof(*w->listeners))) == NULL)
 		goto err1;
-	for (size_t i = 0; i < conf->ntunnels; i++) {
+	for (; i < conf->ntunnels; i++) {
+		struct pp_listener *l;
+
 		if (fds[i] < 0) /* a tunnel without a listener of its own */
 			continue;
-		w->listeners[w->nlisteners] =
-		    listener_new(w, &conf->tunnels[i], fds[i]);
-		if (w->listeners[w->nlisteners++] == NULL)
+		if ((l = listener_new(w, &conf->tunnels[i], fds[i])) == NULL)
 			goto err1;
+		w->listeners[w->nlisteners++] = l; /* it owns fds[i] now */
 	}
 	w->listening = 1;
 	return (0);
 
 err1:
+	worker_unmake(w);
+err:
+	/* The descriptors no listener took over. */
+	for (; i < conf->ntunnels; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	pp_log_msg(PP_LOG_ERROR, "worker_failed", "worker %d: cannot set up",
 	           id);
 	return (-1);
-err0:
-	pp_config_unref(w->conf);
-	return (-1);
+}
+
+void
+pp_worker_discard(struct pp_worker *w)
+{
+	worker_unmake(w);
 }
 
 static void

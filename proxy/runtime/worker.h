@@ -74,14 +74,20 @@ struct pp_worker {
 	int stopping;
 };
 
-/* pp_worker_init(w, id, rt, conf, fds, nfds): prepare worker ${id} to
- * serve listeners ${fds} (one per tunnel of ${conf}, taken over by the
- * worker).  Return 0, or -1. */
+/* pp_worker_init(w, id, rt, conf, fds): prepare worker ${id} to serve
+ * listeners ${fds} (one per tunnel of ${conf}, -1 for none; taken over by
+ * the worker, also when it fails).  Return 0, or -1 (logged) with the
+ * descriptors closed and nothing left to free. */
 int pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
                    struct pp_config *conf, const int *fds);
 
-/* pp_worker_start(w): run the worker's loop on a new thread. */
+/* pp_worker_start(w): run the worker's loop on a new thread.  Return 0, or
+ * -1 (the worker is as pp_worker_init left it: see pp_worker_discard). */
 int pp_worker_start(struct pp_worker *w);
+
+/* pp_worker_discard(w): free worker ${w}, initialised but never started,
+ * closing its listening descriptors. */
+void pp_worker_discard(struct pp_worker *w);
 
 /* pp_worker_stop_accepting(w): from any thread: close the worker's
  * listeners; the loop ends once its last tunnel closes. */
@@ -98,6 +104,14 @@ void pp_worker_swap(struct pp_worker *w, struct pp_swap *s);
 /* pp_worker_swap_pending(w): non-zero while a swap sent to ${w} has not
  * been taken yet. */
 int pp_worker_swap_pending(struct pp_worker *w);
+
+/* pp_swap_new(conf, fds): a swap to ${conf} (a reference is taken) with a
+ * copy of ${fds}, one per tunnel of ${conf}; or NULL. */
+struct pp_swap *pp_swap_new(struct pp_config *conf, const int *fds);
+
+/* pp_swap_drop(s): free a swap never sent to a worker, leaving its
+ * descriptors open (the caller still owns them).  NULL does nothing. */
+void pp_swap_drop(struct pp_swap *s);
 
 /* pp_swap_free(s, keep, nkeep): free a swap that was not applied, closing
  * its descriptors except those of the ${nkeep} listeners in ${keep}.  NULL

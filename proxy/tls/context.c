@@ -1,5 +1,6 @@
 #include "tls/context.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "tls/keypolicy.h"
 #include "tls/pem.h"
 #include "tls/readahead.h"
+#include "tls/tickets.h"
 
 #ifndef OPENSSL_IS_BORINGSSL
 #error "peerproxy must be built against BoringSSL"
@@ -27,8 +29,9 @@ static const char tls12_ciphers[] =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 /* Lifetime of a session (ticket or client cache entry).  A resumed session
- * is verified again anyway; this bounds how long a ticket is worth keeping. */
-#define SESSION_LIFETIME_S 3600
+ * is verified again anyway; this bounds how long a ticket is worth keeping,
+ * and a ticket key lives as long (tls/tickets.h). */
+#define SESSION_LIFETIME_S PP_TICKETS_ROTATE_S
 
 int
 pp_tls_verify(SSL *ssl, struct pp_verdict *v)
@@ -275,7 +278,8 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 	pthread_once(&once, init_once);
 	if (cert_pool == NULL || own_index < 0 ||
 	    (ctx = SSL_CTX_new(TLS_with_buffers_method())) == NULL) {
-		snprintf(err, errlen, "cannot create TLS context");
+		snprintf(err, errlen, "out of memory (TLS context)");
+		ERR_clear_error();
 		return (NULL);
 	}
 	SSL_CTX_set0_buffer_pool(ctx, cert_pool);
@@ -303,12 +307,16 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 			goto oom;
 		}
 	}
+	errno = 0;
 	if (!key_matches(sk_X509_value(certs, 0), key)) {
+		if (pp_tls_lacked_memory())
+			goto oom;
 		snprintf(err, errlen,
 		         "%s: private key does not match the certificate in %s",
 		         p->key_file, p->cert_file);
 		goto err1;
 	}
+	errno = 0;
 	if (set_chain_and_key(ctx, certs, key) != 0)
 		goto badcert;
 	if (pp_tls_ctx_keep_certs(ctx, certs) != 0)
@@ -323,10 +331,15 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	} else if (p->server) {
-		/* Stateless tickets only; BoringSSL rotates their keys. */
+		/* Stateless tickets only, sealed with the tunnel's keys when
+		 * it has them (they outlive this context: tls/tickets.h), else
+		 * with keys BoringSSL makes and rotates for this context. */
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 		SSL_CTX_set_session_id_context(ctx,
 		                               (const uint8_t *)"peerproxy", 9);
+		if (p->tickets != NULL &&
+		    pp_tickets_attach(ctx, p->tickets) != 0)
+			goto oom;
 	} else {
 		SSL_CTX_set_session_cache_mode(
 		    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
@@ -348,10 +361,12 @@ pp_tls_ctx_new(const struct pp_tls_params *p, char *err, size_t errlen)
 	return (ctx);
 
 badcert:
+	if (pp_tls_lacked_memory())
+		goto oom;
 	snprintf(err, errlen, "%s: certificate cannot be used", p->cert_file);
 	goto err1;
 oom:
-	snprintf(err, errlen, "cannot create TLS context");
+	snprintf(err, errlen, "out of memory (TLS context)");
 err1:
 	ERR_clear_error();
 	sk_X509_pop_free(certs, X509_free);

@@ -14,6 +14,7 @@
 #include "tls/trust.h"
 
 struct pp_bufpool;
+struct pp_tickets;
 
 struct pp_tls_params {
 	const char *cert_file;  /* leaf, optionally followed by more */
@@ -24,6 +25,9 @@ struct pp_tls_params {
 	const char *server_name; /* client: SNI; NULL for none */
 	int session_resumption;  /* server: issue tickets; client: offer them */
 	struct pp_trust *trust;  /* borrowed; must outlive the context */
+	/* server, with session_resumption: the tunnel's ticket keys (kept
+	 * across reloads: tls/tickets.h); NULL: keys of the context's own */
+	struct pp_tickets *tickets;
 };
 
 /* pp_tls_ctx_new(p, err, errlen): build a context from ${p}, checking that

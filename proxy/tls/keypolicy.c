@@ -1,5 +1,6 @@
 #include "tls/keypolicy.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include <openssl/ec.h>
@@ -9,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "tls/identity.h"
+#include "tls/pem.h"
 
 static const char accepted[] =
     "accepted: RSA of 2048 to 16384 bits, ECDSA P-256 or P-384, Ed25519";
@@ -56,12 +58,16 @@ pp_keypolicy_check(const EVP_PKEY *key, char *why, size_t len)
 int
 pp_keypolicy_check_cert(X509 *x, char *why, size_t len)
 {
-	EVP_PKEY *key = X509_get_pubkey(x);
+	EVP_PKEY *key;
 	int rc;
 
-	if (key == NULL) {
-		snprintf(why, len, "its public key cannot be read (%s)",
-		         accepted);
+	errno = 0;
+	if ((key = X509_get_pubkey(x)) == NULL) {
+		if (pp_tls_lacked_memory())
+			snprintf(why, len, "out of memory");
+		else
+			snprintf(why, len, "its public key cannot be read (%s)",
+			         accepted);
 		return (-1);
 	}
 	rc = pp_keypolicy_check(key, why, len);

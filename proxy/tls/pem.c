@@ -17,6 +17,17 @@
 static const char begin_cert[] = "-----BEGIN CERTIFICATE-----";
 static const char end_cert[] = "-----END CERTIFICATE-----";
 
+int
+pp_tls_lacked_memory(void)
+{
+	uint32_t e;
+	int oom = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		oom |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+	return (oom || errno == ENOMEM);
+}
+
 /* Find ${needle} in the ${len} bytes at ${hay} (which may hold NULs). */
 static const char *
 find(const char *hay, size_t len, const char *needle)
@@ -56,15 +67,19 @@ STACK_OF(X509) * pp_pem_parse_certs(const char *data, size_t len,
 			goto err1;
 		}
 		e += sizeof(end_cert) - 1;
+		errno = 0;
 		bio = BIO_new_mem_buf(p, (int)(e - p));
 		x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 		BIO_free(bio);
 		if (x == NULL) {
-			ERR_clear_error();
-			snprintf(
-			    err, errlen,
-			    "%s: certificate #%d is not a valid certificate",
-			    what, n);
+			if (pp_tls_lacked_memory() || bio == NULL)
+				snprintf(err, errlen, "%s: out of memory",
+				         what);
+			else
+				snprintf(err, errlen,
+				         "%s: certificate #%d is not a valid "
+				         "certificate",
+				         what, n);
 			goto err1;
 		}
 		if (!sk_X509_push(certs, x)) {
@@ -127,6 +142,7 @@ pp_pem_load_key(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: no PEM private key found", path);
 		goto err1;
 	}
+	errno = 0;
 	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto err1;
@@ -134,9 +150,9 @@ pp_pem_load_key(const char *path, char *err, size_t errlen)
 	key = PEM_read_bio_PrivateKey(bio, NULL, no_password, &asked);
 	BIO_free(bio);
 	if (key == NULL) {
-		ERR_clear_error();
 		snprintf(err, errlen, "%s: %s", path,
-		         asked || find(data, len, "ENCRYPTED") != NULL
+		         pp_tls_lacked_memory() ? "out of memory"
+		         : asked || find(data, len, "ENCRYPTED") != NULL
 		             ? "encrypted private keys are not supported"
 		             : "private key could not be parsed");
 		goto err1;

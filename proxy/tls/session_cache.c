@@ -6,11 +6,9 @@
 
 #include <openssl/ssl.h>
 
-#define TARGET_MAX 280
-
 struct slot {
-	const void *owner;
-	char target[TARGET_MAX];
+	uint8_t key[PP_SESSION_KEY_LEN];
+	char target[PP_SESSION_TARGET_MAX];
 	SSL_SESSION *sess;
 	uint64_t used;
 };
@@ -37,14 +35,19 @@ pp_session_cache_new(size_t max)
 }
 
 SSL_SESSION **
-pp_session_cache_slot(struct pp_session_cache *c, const void *owner,
+pp_session_cache_slot(struct pp_session_cache *c, const uint8_t *key,
                       const char *target)
 {
 	struct slot *s = NULL, *oldest = NULL;
+	size_t len = strlen(target);
 
+	/* Cut short, two targets could share a slot. */
+	if (len >= sizeof(s->target))
+		return (NULL);
 	for (size_t i = 0; i < c->n; i++) {
 		struct slot *x = &c->slots[i];
-		if (x->owner == owner && strcmp(x->target, target) == 0) {
+		if (memcmp(x->key, key, PP_SESSION_KEY_LEN) == 0 &&
+		    strcmp(x->target, target) == 0) {
 			s = x;
 			break;
 		}
@@ -58,9 +61,8 @@ pp_session_cache_slot(struct pp_session_cache *c, const void *owner,
 		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
 		SSL_SESSION_free(s->sess);
 		s->sess = NULL;
-		s->owner = owner;
-		strncpy(s->target, target, sizeof(s->target) - 1);
-		s->target[sizeof(s->target) - 1] = '\0';
+		memcpy(s->key, key, PP_SESSION_KEY_LEN);
+		memcpy(s->target, target, len + 1);
 	}
 	s->used = ++c->clock;
 	return (&s->sess);

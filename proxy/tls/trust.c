@@ -1,6 +1,7 @@
 #include "tls/trust.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,17 @@ pp_trust_new(const struct pp_trust_params *p, char *err, size_t errlen)
 		goto oom;
 	for (size_t i = 0; i < sk_X509_num(t->anchors); i++) {
 		X509 *x = sk_X509_value(t->anchors, i);
+		/* BoringSSL reads an anchor's extensions once, at its first
+		 * use, and keeps an allocation failure then as "invalid
+		 * extensions" for as long as the anchor lives: read them
+		 * now, where a lack of memory fails the build. */
+		errno = 0;
+		X509_get_extension_flags(x);
+		if (errno == ENOMEM)
+			goto oom;
 		if (!X509_STORE_add_cert(t->store, x)) {
+			if (pp_tls_lacked_memory())
+				goto oom;
 			snprintf(
 			    err, errlen,
 			    "%s: certificate #%zu cannot be used as an anchor",
@@ -497,7 +508,12 @@ pp_trust_check_print(const struct pp_trust *t, X509 *leaf,
 	X509_STORE_CTX_set_purpose(ctx, t->purpose);
 	if (t->hostname != NULL && set_expected_name(ctx, t->hostname) != 0)
 		goto oom;
+	errno = 0;
 	if (X509_verify_cert(ctx) != 1) {
+		/* Short of memory, BoringSSL may call a chain bad. */
+		if (X509_STORE_CTX_get_error(ctx) == X509_V_ERR_OUT_OF_MEM ||
+		    pp_tls_lacked_memory())
+			goto oom;
 		enum pp_refusal r =
 		    map_x509_error(X509_STORE_CTX_get_error(ctx));
 		describe_failure(ctx, r, v);

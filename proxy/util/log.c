@@ -2,22 +2,26 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum pp_log_level log_min = PP_LOG_INFO;
-static int log_json;
+/* Written by a reload on the main thread while workers log: atomics.
+ * Each is read once per line (the format in pp_log_begin, into the line),
+ * so a line begun in one format is finished in it. */
+static atomic_int log_min = PP_LOG_INFO;
+static atomic_int log_json;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void
 pp_log_configure(enum pp_log_level level, int json)
 {
-	log_min = level;
-	log_json = json;
+	atomic_store_explicit(&log_min, (int)level, memory_order_relaxed);
+	atomic_store_explicit(&log_json, json != 0, memory_order_relaxed);
 }
 
 int
@@ -36,7 +40,8 @@ pp_log_level_parse(const char *s, enum pp_log_level *out)
 int
 pp_log_enabled(enum pp_log_level level)
 {
-	return (level >= log_min);
+	return ((int)level >=
+	        atomic_load_explicit(&log_min, memory_order_relaxed));
 }
 
 /* Room kept at the end of every line for closing a quoted value, the JSON
@@ -137,7 +142,7 @@ put_key(struct pp_logline *l, const char *key)
 		l->full = 1;
 		return;
 	}
-	if (log_json) {
+	if (l->json) {
 		puts_(l, ",\"");
 		puts_(l, key);
 		puts_(l, "\":");
@@ -177,6 +182,7 @@ begin(struct pp_logline *l, enum pp_log_level level, const char *event,
 	l->event = event;
 	l->reason[0] = '\0';
 	l->limited = !force && level >= PP_LOG_WARN;
+	l->json = atomic_load_explicit(&log_json, memory_order_relaxed);
 	l->enabled = force || pp_log_enabled(level);
 	if (!l->enabled)
 		return;
@@ -185,7 +191,7 @@ begin(struct pp_logline *l, enum pp_log_level level, const char *event,
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	         tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
-	if (log_json) {
+	if (l->json) {
 		puts_(l, "{\"time\":\"");
 		puts_(l, ts);
 		puts_(l, "\",\"level\":\"");
@@ -215,7 +221,7 @@ pp_log_str(struct pp_logline *l, const char *key, const char *value)
 	put_key(l, key);
 	if (l->full)
 		return;
-	if (log_json || needs_quotes(value)) {
+	if (l->json || needs_quotes(value)) {
 		puts_(l, "\"");
 		put_escaped(l, value);
 		/* The reserve guarantees room for the closing quote. */
@@ -246,7 +252,7 @@ pp_log_secs(struct pp_logline *l, const char *key, uint64_t ms)
 
 	if (!l->enabled)
 		return;
-	if (log_json)
+	if (l->json)
 		snprintf(num, sizeof(num), "%llu.%03llu",
 		         (unsigned long long)(ms / 1000),
 		         (unsigned long long)(ms % 1000));
@@ -358,7 +364,7 @@ pp_log_end(struct pp_logline *l)
 		return;
 	if (l->limited && !flood_admit(l))
 		return;
-	if (log_json)
+	if (l->json)
 		l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
 	/* One write per line: atomic for lines under PIPE_BUF. */

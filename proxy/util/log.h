@@ -29,12 +29,14 @@ struct pp_logline {
 	int enabled;
 	int full;    /* out of room: later fields are dropped */
 	int limited; /* subject to the flood limit */
+	int json;    /* the format when the line began: it ends in it */
 	const char *event;
 	char reason[48]; /* the "reason" field, the flood limit's key */
 };
 
 /* pp_log_configure(level, json): log events at ${level} and above, as JSON
- * objects if ${json} is non-zero, else logfmt.  Call before threads start. */
+ * objects if ${json} is non-zero, else logfmt.  Safe from any thread while
+ * others log (a reload calls it); a line already begun keeps its format. */
 void pp_log_configure(enum pp_log_level level, int json);
 
 /* pp_log_level_parse(s, out): parse debug|info|warn|error into ${out}.

@@ -218,6 +218,24 @@ def _watchdog(request):
     timer.cancel()
 
 
+@pytest.fixture(autouse=True)
+def _no_sanitizer_reports():
+    """A test fails if a proxy it ran reported a sanitizer error (a race,
+    a leak at exit, undefined behaviour), even one the test's own checks
+    could not see.  Torn down after every other fixture of the test, so
+    every proxy has been stopped (and has written its exit reports)."""
+    harness.take_proxy_procs()
+    yield
+    found = []
+    for p in harness.take_proxy_procs():
+        p.stop()
+        if p.sanitizer_reports():
+            found.append(p)
+    if found:
+        pytest.fail("sanitizer reports:\n" + "\n".join(p.describe() for p in found),
+                    pytrace=False)
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

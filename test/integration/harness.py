@@ -35,10 +35,12 @@ PROXY_BIN = os.environ.get("PEERPROXY_BIN") or str(REPO / "build" / "peerproxy")
 
 @functools.lru_cache(maxsize=None)
 def sanitized():
-    """True if the binary under test is an ASan build (its allocator keeps
-    freed memory in quarantine: RSS says nothing about ours)."""
+    """True if the binary under test is an ASan or TSan build (their
+    allocators keep freed memory to themselves: RSS says nothing about
+    ours)."""
     with open(PROXY_BIN, "rb") as f:
-        return b"__asan_init" in f.read()
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
 
 
 def rss_kib(pid):
@@ -184,6 +186,26 @@ class ProcessFailure(AssertionError):
     pass
 
 
+# What a sanitizer writes when it finds something: AddressSanitizer and
+# LeakSanitizer errors, ThreadSanitizer warnings, UBSan's runtime errors.
+# The process may go on (TSan) or exit with no other sign of trouble
+# (LeakSanitizer at exit), so the suite reads the proxies' stderr for them.
+_SANITIZER_REPORT = re.compile(
+    r"(==\d+==ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|: runtime error: )")
+
+# Every Proc of the binary under test since the last take_proxy_procs().
+_proxy_procs = []
+_proxy_procs_lock = threading.Lock()
+
+
+def take_proxy_procs():
+    """The Procs of the binary under test started since the last call."""
+    with _proxy_procs_lock:
+        taken = list(_proxy_procs)
+        del _proxy_procs[:]
+    return taken
+
+
 class Proc:
     """A child process whose stdout and stderr lines are collected by threads.
 
@@ -209,6 +231,9 @@ class Proc:
             preexec_fn=_die_with_parent,
         )
         self.pid = self.popen.pid
+        if os.path.realpath(self.argv[0]) == os.path.realpath(PROXY_BIN):
+            with _proxy_procs_lock:
+                _proxy_procs.append(self)
         self._threads = [
             threading.Thread(target=self._reader, args=(self.popen.stderr, "err"), daemon=True),
             threading.Thread(target=self._reader, args=(self.popen.stdout, "out"), daemon=True),
@@ -264,6 +289,11 @@ class Proc:
         that arrive after this point."""
         with self.cond:
             return len(self.err_lines)
+
+    def sanitizer_reports(self):
+        """The lines of stderr where a sanitizer reports an error."""
+        with self.cond:
+            return [line for line in self.err_lines if _SANITIZER_REPORT.search(line)]
 
     # -- waiting ----------------------------------------------------------
 

@@ -60,6 +60,11 @@ def test_version_names_the_boringssl_build():
     if expected == "source":
         assert "with assembly" in m.group(2), out
         assert not has_shared, ldd
+        # A ThreadSanitizer build runs on the instrumented variant, or TSan
+        # would see nothing the library does.
+        with open(harness.PROXY_BIN, "rb") as f:
+            tsan = b"__tsan_init" in f.read()
+        assert ("-fsanitize=thread" in m.group(2)) == tsan, out
     elif expected == "system":
         assert "/android/libssl.so" in ldd, ldd
 

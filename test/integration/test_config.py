@@ -205,6 +205,45 @@ def test_sighup_reload(pki, proxy, server, tmp_path):
     assert roundtrip(out2, b"still\n") == b"still\n"
 
 
+def test_a_rewritten_ca_is_never_offered_the_old_session(pki, proxy, server, tmp_path):
+    """The outbound keeps sessions per tunnel name and trust: once a
+    reload reads the ca file rewritten in place (same path, one more
+    anchor), the session made under the old anchors is not offered; the
+    next handshake is a full one, and its session resumes after it."""
+    n0, n1, n2 = pki[0], pki[1], pki[2]
+    backend = server(harness.echo_handler)
+    in_addr, out_addr = _addr(), _addr()
+    proxy("inbound", "--listen", in_addr, "--target", backend.target,
+          *pki.inbound_args(n1), "--workers", "1")
+    ca = tmp_path / "peer-root-ca.crt"
+    node1_root = (n0.peer_dir(n1) / "root-ca.crt").read_bytes()
+    ca.write_bytes(node1_root)
+    entry = _outbound("to-node1", out_addr, n0, n1, in_addr).replace(
+        str(n0.peer_dir(n1) / "root-ca.crt"), str(ca))
+    assert str(ca) in entry
+    path = _write(tmp_path, "workers: 1\noutbound:\n" + entry)
+    p = proxy("run", "--config", path)
+
+    def call(i):
+        # No half-close before the reply: BoringSSL ignores session
+        # tickets that arrive after its side sent close_notify.
+        msg = b"call %d\n" % i
+        s = connect(out_addr)
+        try:
+            s.sendall(msg)
+            assert recv_line(s) == msg
+        finally:
+            s.close()
+        return p.wait_events("tunnel_closed", i + 1)[i]["resumed"]
+
+    assert [call(0), call(1)] == ["no", "yes"]
+    ca.write_bytes(node1_root + (n0.peer_dir(n2) / "root-ca.crt").read_bytes())
+    mark = p.mark()
+    p.send_signal(signal.SIGHUP)
+    p.wait_event("reloaded", trigger="SIGHUP", since=mark)
+    assert [call(2), call(3)] == ["no", "yes"], p.describe()
+
+
 def test_max_connections_per_peer(pki, proxy, server, tmp_path):
     """One open tunnel per peer: node0's second is refused after its
     handshake, node2 still gets in, and node0's first keeps working."""

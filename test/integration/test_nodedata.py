@@ -312,6 +312,31 @@ def test_the_directory_is_read_again_every_rescan_interval(tree, proxy, server):
     assert harness.metric(m, "peerproxy_reloads_total", result="success") >= 2
 
 
+def test_resumption_survives_rescans_that_change_nothing(tree, proxy, server):
+    """Both nodes read their node data again once a second, each rescan a
+    new snapshot of the same tunnels: node0's outbound still offers the
+    session it has (the session cache is keyed by the tunnel's name and
+    trust, not by the snapshot), and node1's inbound still opens the
+    ticket (its ticket keys belong to the tunnel name, not the snapshot)."""
+    n0, n1 = tree[0], tree[1]
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler),
+                                           top="log: {level: debug}", rescan="1s"))
+    p1 = proxy("run", "--config", _config(tree, n1, server(harness.echo_handler),
+                                           top="log: {level: debug}", rescan="1s"))
+    out = "peer-" + n1.id
+    assert _call(tree, n0, n1, b"first\n") == b"first\n"
+    rec = p0.wait_event("tunnel_closed", tunnel=out)
+    assert rec["resumed"] == "no", rec
+    mark0, mark1 = p0.mark(), p1.mark()
+    p0.wait_event("reloaded", trigger="rescan", since=mark0, timeout=20)
+    p1.wait_event("reloaded", trigger="rescan", since=mark1, timeout=20)
+    assert _call(tree, n0, n1, b"second\n") == b"second\n"
+    rec = p0.wait_event("tunnel_closed", tunnel=out, since=mark0)
+    assert rec["resumed"] == "yes", p0.describe()
+    rec = p1.wait_event("tunnel_closed", tunnel="nodedata", since=mark1)
+    assert rec["resumed"] == "yes" and rec["peer"] == n0.id, p1.describe()
+
+
 def test_check_verifies_our_chain_as_the_peer_will(tree, server):
     """A sub-ca.crt that is not the one the peer signed for us would be
     refused by that peer: check says so and skips the peer."""

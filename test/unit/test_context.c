@@ -19,6 +19,7 @@
 
 #include "support.h"
 #include "tls/context.h"
+#include "tls/tickets.h"
 #include "tls/trust.h"
 #include "util/bufpool.h"
 
@@ -534,6 +535,98 @@ Test(context, resumed_session_is_verified_again)
 
 	SSL_SESSION_free(kept);
 	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pp_trust_free(st);
+	pp_trust_free(ct);
+}
+
+/* One connection from ${cctx} to ${sctx}, offering ${offer} (NULL: none);
+ * 1 if the server resumed it.  The ticket the server sends is in kept. */
+static int
+connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *offer)
+{
+	struct side srv = {0}, cli = {0};
+	char buf[8];
+	int fd[2], reused;
+
+	cli.c.offer = offer;
+	cli.c.keep_session = keep_session;
+	handshake(sctx, cctx, &srv, &cli, fd);
+	cr_assert(srv.done && cli.done);
+	reused = SSL_session_reused(srv.ssl);
+	cr_assert_eq(SSL_write(srv.ssl, "x", 1), 1);
+	cr_assert_eq(read_some(&cli, buf, sizeof(buf)), 1);
+	finish(&srv, &cli, fd);
+	return (reused);
+}
+
+static uint64_t fake_now = 1000;
+
+static uint64_t
+fake_clock(void)
+{
+	return (fake_now);
+}
+
+/* A server context of node0 sealing its tickets with ring ${k}. */
+static SSL_CTX *
+ticket_server(struct pp_trust *st, struct pp_tickets *k)
+{
+	struct pp_tls_params sp = node0_server(st);
+
+	sp.session_resumption = 1;
+	sp.tickets = k;
+	return (ctx_ok(&sp));
+}
+
+Test(context, tickets_outlive_the_context_that_sealed_them)
+{
+	struct pp_trust *st = trust(nd(5, 0, "root-ca.crt"), 0, NULL);
+	struct pp_trust *ct =
+	    trust(peer_file(1, 1, 0, "root-ca.crt"), 1, nodes[0].id);
+	struct pp_tls_params cp = node1_client(ct);
+	struct pp_tickets *a = pp_tickets_get("in-a");
+	SSL_CTX *cctx, *s1, *s2, *other, *own;
+	SSL_SESSION *ticket;
+
+	pp_tickets_set_clock(fake_clock);
+	cr_assert_not_null(a);
+	cr_assert_eq(pp_tickets_get("in-a"), a, "one ring per name");
+	cp.session_resumption = 1;
+	cctx = ctx_ok(&cp);
+	s1 = ticket_server(st, a);
+	cr_assert_not(connect_once(s1, cctx, NULL));
+	cr_assert_not_null(kept, "the client kept the server's ticket");
+	ticket = kept;
+	SSL_SESSION_up_ref(ticket);
+
+	/* A reload: a new context of the same tunnel opens the ticket. */
+	s2 = ticket_server(st, a);
+	cr_assert(connect_once(s2, cctx, ticket), "resumed after a reload");
+	/* Another tunnel's ring, or a context's own keys, do not. */
+	other = ticket_server(st, pp_tickets_get("in-b"));
+	cr_assert_not(connect_once(other, cctx, ticket));
+	own = ticket_server(st, NULL);
+	cr_assert_not(connect_once(own, cctx, ticket));
+
+	/* One rotation later the old key still opens it; two, no more. */
+	fake_now += PP_TICKETS_ROTATE_S;
+	cr_assert(connect_once(s2, cctx, ticket), "the previous key opens it");
+	fake_now += PP_TICKETS_ROTATE_S;
+	cr_assert_not(connect_once(s2, cctx, ticket), "its key is gone");
+	/* Idle for longer than both keys live: a fresh key, tickets work. */
+	fake_now += 10 * PP_TICKETS_ROTATE_S;
+	cr_assert_not(connect_once(s1, cctx, NULL));
+	cr_assert(connect_once(s2, cctx, kept), "a new key's ticket opens");
+
+	pp_tickets_set_clock(NULL);
+	SSL_SESSION_free(ticket);
+	SSL_SESSION_free(kept);
+	kept = NULL;
+	SSL_CTX_free(s1);
+	SSL_CTX_free(s2);
+	SSL_CTX_free(other);
+	SSL_CTX_free(own);
 	SSL_CTX_free(cctx);
 	pp_trust_free(st);
 	pp_trust_free(ct);

@@ -5,7 +5,10 @@
  * tests).
  */
 
+#include <pthread.h>
 #include <regex.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,5 +349,76 @@ Test(log, flood_of_identical_warnings_is_limited_and_counted)
 	cr_assert_eq(count_substr(out, "event=log_suppressed"), 1, "%s", out);
 	cr_assert_eq(count_substr(out, "reason=expired"), 1, "%s", out);
 	cr_assert_eq(count_substr(out, "event=tunnel_closed"), 30, "%s", out);
+	free(out);
+}
+
+/* A reload sets the format while workers log. */
+static atomic_int toggling;
+static atomic_ulong toggles;
+
+static void *
+toggle_format(void *arg)
+{
+	int json = 0;
+
+	(void)arg;
+	while (atomic_load(&toggling)) {
+		pp_log_configure(PP_LOG_INFO, json);
+		json = !json;
+		atomic_fetch_add(&toggles, 1);
+	}
+	return (NULL);
+}
+
+/* The format may change at any moment (a reload on the main thread while
+ * workers log): every line is written wholly in one format or the other,
+ * never begun in JSON and finished in logfmt. */
+Test(log, a_format_change_never_splits_a_line)
+{
+	struct t_capture c;
+	struct pp_logline l;
+	size_t lines = 0, n = 0, njson = 0;
+	unsigned long first;
+	pthread_t th;
+	char *out, *line, *save = NULL;
+
+	atomic_store(&toggling, 1);
+	t_capture_begin(&c);
+	cr_assert_eq(pthread_create(&th, NULL, toggle_format, NULL), 0);
+	while ((first = atomic_load(&toggles)) < 2)
+		sched_yield();
+	/* Lines until the format has changed many times meanwhile. */
+	while (lines < 20000 || atomic_load(&toggles) - first < 2000) {
+		pp_log_begin(&l, PP_LOG_INFO, "mixed");
+		pp_log_str(&l, "a", "one");
+		pp_log_u64(&l, "b", (uint64_t)lines);
+		pp_log_secs(&l, "c", 1500);
+		pp_log_str(&l, "d", "two words");
+		pp_log_end(&l);
+		lines++;
+	}
+	atomic_store(&toggling, 0);
+	pthread_join(th, NULL);
+	out = t_capture_end(&c);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		size_t len = strlen(line);
+		if (line[0] == '{') {
+			njson++;
+			cr_assert(line[len - 1] == '}' &&
+			              strstr(line, ",\"a\":\"one\",\"b\":") &&
+			              strstr(line, ",\"c\":1.500,\"d\":\"two "
+			                           "words\"}"),
+			          "a JSON line in two formats: %s", line);
+		} else {
+			cr_assert(
+			    strncmp(line, "time=", 5) == 0 &&
+			        strstr(line, " a=one b=") &&
+			        strstr(line, " c=1.500s d=\"two words\"") &&
+			        line[len - 1] == '"',
+			    "a logfmt line in two formats: %s", line);
+		}
+	}
+	cr_assert_eq(n, lines);
 	free(out);
 }

@@ -15,6 +15,12 @@
 #                          DIR/lib or DIR/build (static preferred).  When set
 #                          it wins over PEERPROXY_BORINGSSL.
 #
+# Variable read (set by the top-level CMakeLists.txt from PEERPROXY_SANITIZE):
+#   PEERPROXY_SANITIZER  thread: with source, the ThreadSanitizer variant of
+#                          the source build (its own cache entry, built the
+#                          first time), so that TSan sees the library's
+#                          memory accesses and synchronisation too.
+#
 # Defines:
 #   target peerproxy_boringssl (INTERFACE): include directory, libssl +
 #     libcrypto + Threads::Threads, and the compile definitions
@@ -134,10 +140,14 @@ elseif(PEERPROXY_BORINGSSL STREQUAL "source")
   set(PEERPROXY_BORINGSSL_FLAVOR "source")
   set(_pp_script "${CMAKE_CURRENT_LIST_DIR}/build")
   find_program(_PP_BASH bash REQUIRED NO_CACHE)
+  set(_pp_variant "")
+  if(PEERPROXY_SANITIZER STREQUAL "thread")
+    set(_pp_variant --sanitize thread)
+  endif()
   # The script answers at once when its cache is complete; otherwise it
   # builds (a couple of minutes), printing progress on stderr.
   execute_process(
-    COMMAND "${_PP_BASH}" "${_pp_script}" --print-prefix
+    COMMAND "${_PP_BASH}" "${_pp_script}" ${_pp_variant} --print-prefix
     OUTPUT_VARIABLE _pp_prefix
     OUTPUT_STRIP_TRAILING_WHITESPACE
     RESULT_VARIABLE _pp_rc)
@@ -162,6 +172,10 @@ elseif(PEERPROXY_BORINGSSL STREQUAL "source")
     set(_pp_asm "with assembly")
   else()
     set(_pp_asm "without assembly")
+  endif()
+  _peerproxy_boringssl_info("${_pp_prefix}/BUILD-INFO" sanitize _pp_san)
+  if(_pp_san AND NOT _pp_san STREQUAL "none")
+    set(_pp_asm "${_pp_asm}, -fsanitize=${_pp_san}")
   endif()
   set(PEERPROXY_BORINGSSL_DESC
     "BoringSSL ${_pp_version} built from Debian source, static, ${_pp_asm}")
@@ -208,6 +222,15 @@ elseif(PEERPROXY_BORINGSSL STREQUAL "system")
 else()
   message(FATAL_ERROR "BoringSSL: PEERPROXY_BORINGSSL='${PEERPROXY_BORINGSSL}' "
     "is not one of: source, system (or set BORINGSSL_ROOT to your own build)")
+endif()
+
+if(PEERPROXY_SANITIZER STREQUAL "thread" AND
+   NOT PEERPROXY_BORINGSSL_FLAVOR STREQUAL "source")
+  message(WARNING "BoringSSL: ThreadSanitizer with a BoringSSL that is not "
+    "instrumented (${PEERPROXY_BORINGSSL_FLAVOR}): TSan sees none of its memory "
+    "accesses or atomics, so races through it go unseen and its reference "
+    "counts may be reported as races. -DPEERPROXY_BORINGSSL=source builds an "
+    "instrumented one.")
 endif()
 
 # A description travels as a C string literal: keep it to one plain line.
