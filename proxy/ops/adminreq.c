@@ -10,14 +10,22 @@ refuse(struct pp_admin_parse *r, int status, const char *why)
 	snprintf(r->error, sizeof(r->error), "%s", why);
 }
 
+/* The callbacks and the loop below make the verdict depend on the bytes
+ * alone, never on how they were cut into reads: the parser is never shown
+ * a byte of the head past PP_ADMIN_HEAD_MAX, and an overlong target is
+ * refused where the head ends (http-parser calls on_url at the end of
+ * every read, so a count kept there reaches the limit at a point that
+ * depends on the cuts, and a malformed byte after it may or may not have
+ * been seen). */
+
 static int
 on_url(http_parser *p, const char *at, size_t len)
 {
 	struct pp_admin_parse *r = p->data;
 
-	if (r->url_len + len >= sizeof(r->url)) {
-		refuse(r, 431, "request target too long");
-		return (-1);
+	if (r->url_overlong || r->url_len + len >= sizeof(r->url)) {
+		r->url_overlong = 1;
+		return (0);
 	}
 	memcpy(r->url + r->url_len, at, len);
 	r->url_len += len;
@@ -30,7 +38,13 @@ on_headers_complete(http_parser *p)
 {
 	struct pp_admin_parse *r = p->data;
 
+	if (r->url_overlong) {
+		refuse(r, 431, "request target too long");
+		return (-1);
+	}
 	r->head_done = 1;
+	/* Stop on the head's last byte, so that it can be checked. */
+	http_parser_pause(p, 1);
 	return (0);
 }
 
@@ -76,38 +90,74 @@ pp_admin_parse_init(struct pp_admin_parse *r)
 	r->parser.data = r;
 }
 
-int
-pp_admin_parse_request(struct pp_admin_parse *r, const char *data, size_t len)
+/* The http-parser error that stopped ${r} as a refusal. */
+static int
+parser_failed(struct pp_admin_parse *r)
 {
-	enum http_errno e;
-	size_t done;
+	enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
 
-	if (r->complete)
-		return (1);
 	if (r->status != 0)
-		return (-1);
-	done = http_parser_execute(&r->parser, &settings, data, len);
-	if (!r->head_done) {
-		r->head_bytes += done;
-		if (r->head_bytes > PP_ADMIN_HEAD_MAX) {
-			refuse(r, 431, "request head too large");
-			return (-1);
-		}
-	}
-	if (r->complete)
-		return (1);
-	if (r->status != 0)
-		return (-1);
-	e = HTTP_PARSER_ERRNO(&r->parser);
+		return (-1); /* a callback refused */
 	if (e == HPE_HEADER_OVERFLOW) {
 		refuse(r, 431, "request head too large");
 		return (-1);
 	}
-	if (e != HPE_OK) {
-		r->status = 400;
-		snprintf(r->error, sizeof(r->error), "malformed request: %s",
-		         http_errno_description(e));
+	r->status = 400;
+	snprintf(r->error, sizeof(r->error), "malformed request: %s",
+	         http_errno_description(e));
+	return (-1);
+}
+
+/* Note a CR in the ${len} head bytes at ${p} that no LF follows.
+ * Non-strict http-parser takes a CR followed by any byte for a line's
+ * end (and, at the end of the head, takes that byte too). */
+static void
+scan_cr(struct pp_admin_parse *r, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		r->bare_cr |= r->cr && p[i] != '\n';
+		r->cr = p[i] == '\r';
+	}
+}
+
+int
+pp_admin_parse_request(struct pp_admin_parse *r, const char *data, size_t len)
+{
+	if (r->complete)
+		return (1);
+	if (r->status != 0)
 		return (-1);
+	while (len > 0) {
+		size_t n = len, done;
+		int in_head = !r->head_done;
+
+		if (in_head && n > PP_ADMIN_HEAD_MAX - r->head_bytes)
+			n = PP_ADMIN_HEAD_MAX - r->head_bytes;
+		done = http_parser_execute(&r->parser, &settings, data, n);
+		if (r->complete)
+			return (1);
+		if (in_head && r->head_done) {
+			/* Paused on the head's last byte, data[done]. */
+			scan_cr(r, data, done + 1);
+			if (r->bare_cr) {
+				refuse(r, 400,
+				       "malformed request: a CR without a LF "
+				       "in the head");
+				return (-1);
+			}
+			http_parser_pause(&r->parser, 0);
+		} else if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK) {
+			return (parser_failed(r));
+		} else if (in_head) {
+			scan_cr(r, data, done);
+			r->head_bytes += done;
+			if (r->head_bytes == PP_ADMIN_HEAD_MAX) {
+				refuse(r, 431, "request head too large");
+				return (-1);
+			}
+		}
+		data += done;
+		len -= done;
 	}
 	return (0);
 }

@@ -20,7 +20,9 @@ struct pp_admin_parse {
 	http_parser parser;
 	char url[PP_ADMIN_TARGET_MAX]; /* the request target so far */
 	size_t url_len;
+	int url_overlong;  /* refused once the head is complete */
 	size_t head_bytes; /* read before the head was complete */
+	int cr, bare_cr;   /* the last head byte was a CR; a CR without LF */
 	size_t body_bytes;
 	int head_done;
 	int complete;    /* a whole request has been read (sticky) */
@@ -37,8 +39,9 @@ void pp_admin_parse_init(struct pp_admin_parse *r);
  * when more is needed, or -1 when it is refused: r->status is 400
  * (malformed), 431 (a head over PP_ADMIN_HEAD_MAX bytes or a target of
  * PP_ADMIN_TARGET_MAX bytes or more) or 413 (a body over
- * PP_ADMIN_BODY_MAX bytes) and r->error says why.  Once it has returned 1
- * or -1 it returns the same again. */
+ * PP_ADMIN_BODY_MAX bytes) and r->error says why.  The answer depends
+ * only on the bytes, never on how they are split between calls.  Once it
+ * has returned 1 or -1 it returns the same again. */
 int pp_admin_parse_request(struct pp_admin_parse *r, const char *data,
                            size_t len);
 
