@@ -392,10 +392,21 @@ TUNNEL_KEY(allow_dns, set_list(L, v, path, &t->allow.dns, &t->allow.ndns))
 TUNNEL_KEY(allow_uri, set_list(L, v, path, &t->allow.uris, &t->allow.nuris))
 TUNNEL_KEY(limits, walk(L, v, path, tunnel_limit_keys, &x->d))
 TUNNEL_KEY(tls, walk(L, v, path, tls_keys, &x->d))
+/* No value at all: null, or a list of nothing. */
+static int
+is_empty(const yaml_node_t *v)
+{
+	return (is_null(v) ||
+	        (v->type == YAML_SEQUENCE_NODE &&
+	         v->data.sequence.items.top == v->data.sequence.items.start));
+}
+
 TUNNEL_KEY(target, {
 	x->has_target = 1;
 	set_targets(L, v, path, t);
-	if (t->ntargets > 1)
+	if (is_empty(v))
+		problem(L, v, path, "is empty: give one HOST:PORT");
+	else if (t->ntargets > 1)
 		problem(L, v, path,
 		        "an inbound tunnel has one target (or "
 		        "routes)");
@@ -484,12 +495,16 @@ t_routes(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 	size_t n;
 
 	x->has_routes = 1;
+	if (is_empty(v)) {
+		problem(L, v, path, "is empty: give at least one route");
+		return;
+	}
 	if (v->type != YAML_SEQUENCE_NODE) {
 		problem(L, v, path, "expected a list of routes");
 		return;
 	}
 	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (n == 0 || (t->routes = calloc(n, sizeof(*t->routes))) == NULL)
+	if ((t->routes = calloc(n, sizeof(*t->routes))) == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *e = node(L, v->data.sequence.items.start[i]);

@@ -266,6 +266,27 @@ Test(load, target_xor_routes)
 	free(p);
 }
 
+/* An inbound tunnel must send its callers somewhere: an empty target or
+ * an empty list of routes was accepted (found by config_fuzz, whose
+ * accepted models must be whole; test/fuzz/regressions/config/). */
+Test(load, an_inbound_tunnel_needs_a_target_or_a_route)
+{
+	static const char *const empty[] = {"    target: []\n",
+	                                    "    target: ~\n", "    target:\n",
+	                                    "    routes: []\n"};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		char *p;
+
+		snprintf(text, sizeof(text), "%s%s", INBOUND, empty[i]);
+		p = load_fails(text);
+		cr_assert(t_contains(p, ":7:") && t_contains(p, "is empty"),
+		          "%s: %s", empty[i], p);
+		free(p);
+	}
+}
+
 Test(load, yaml_syntax_errors_have_line_and_column)
 {
 	char *p = load_fails("inbound:\n  - name: [\n");
