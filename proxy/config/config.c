@@ -27,6 +27,17 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
+/* The new length to give an array of ${n} elements before appending one,
+ * or 0 if it has room.  Arrays double when ${n} is 0 or a power of two,
+ * so the capacity needs no field and appending n elements copies O(n)
+ * (a file may name thousands of values, and ASan's realloc always
+ * copies).  Shrinking ${n} keeps this true. */
+static size_t
+grown(size_t n)
+{
+	return (n == 0 ? 1 : (n & (n - 1)) == 0 ? 2 * n : 0);
+}
+
 struct pp_config *
 pp_config_new(void)
 {
@@ -62,14 +73,17 @@ pp_config_add_tunnel(struct pp_config *c, enum pp_tunnel_kind kind,
 	struct pp_tunnel_conf *t;
 	char *copy;
 
+	size_t cap = grown(c->ntunnels);
+
 	if ((copy = strdup(name)) == NULL)
 		return (NULL);
-	t = realloc(c->tunnels, (c->ntunnels + 1) * sizeof(*t));
-	if (t == NULL) {
-		free(copy);
-		return (NULL);
+	if (cap != 0) {
+		if ((t = realloc(c->tunnels, cap * sizeof(*t))) == NULL) {
+			free(copy);
+			return (NULL);
+		}
+		c->tunnels = t;
 	}
-	c->tunnels = t;
 	t = &c->tunnels[c->ntunnels++];
 	memset(t, 0, sizeof(*t));
 	t->name = copy;
@@ -96,12 +110,15 @@ pp_proxy_protocol_parse(const char *s, enum pp_proxy_protocol *out)
 int
 pp_strv_push(char ***v, size_t *n, const char *s)
 {
-	char **nv = realloc(*v, (*n + 1) * sizeof(char *));
+	size_t cap = grown(*n);
+	char **nv;
 
-	if (nv == NULL)
-		return (-1);
-	*v = nv;
-	if ((nv[*n] = strdup(s)) == NULL)
+	if (cap != 0) {
+		if ((nv = realloc(*v, cap * sizeof(char *))) == NULL)
+			return (-1);
+		*v = nv;
+	}
+	if (((*v)[*n] = strdup(s)) == NULL)
 		return (-1);
 	(*n)++;
 	return (0);
@@ -285,11 +302,15 @@ vadd(char ***items, size_t *n, const char *fmt, va_list ap)
 	char buf[1024];
 	char **nv;
 
+	size_t cap = grown(*n);
+
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if ((nv = realloc(*items, (*n + 1) * sizeof(char *))) == NULL)
-		return;
-	*items = nv;
-	if ((nv[*n] = strdup(buf)) != NULL)
+	if (cap != 0) {
+		if ((nv = realloc(*items, cap * sizeof(char *))) == NULL)
+			return;
+		*items = nv;
+	}
+	if (((*items)[*n] = strdup(buf)) != NULL)
 		(*n)++;
 }
 

@@ -17,6 +17,14 @@
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define PATH_MAX_LEN    256
+/* Bounds on what a file may ask of the loader, far past any real
+ * configuration: libyaml's time grows with the square of the nesting
+ * depth and of the number of anchors, and aliases let a small file name
+ * the same values again and again (a "billion laughs"). */
+#define YAML_DEPTH_MAX   64
+#define YAML_ANCHORS_MAX 128
+#define VALUES_COST_MAX  (16 * 1024 * 1024) /* bytes, + 16 per value */
+#define TUNNELS_MAX      4096
 
 struct loader {
 	const char *file;
@@ -25,6 +33,8 @@ struct loader {
 	struct pp_problems *p;
 	struct pp_config *c; /* its defaults: the top-level limits: and tls: */
 	int pass;            /* 1: global settings, 2: tunnels */
+	size_t cost;         /* of the values read so far (VALUES_COST_MAX) */
+	int exhausted;       /* read too much: the walk stops */
 };
 
 typedef void key_fn(struct loader *L, yaml_node_t *v, const char *path,
@@ -81,12 +91,32 @@ scalar(struct loader *L, yaml_node_t *n, const char *path)
 	return ((const char *)n->data.scalar.value);
 }
 
+/* Count reading the value ${n} (plus ${more} bytes); 0, or -1 once the
+ * file has cost more than VALUES_COST_MAX, then the problem is added
+ * (once) and the walk stops. */
+static int
+spend(struct loader *L, const yaml_node_t *n, const char *path, size_t more)
+{
+	if (L->exhausted)
+		return (-1);
+	L->cost += 16 + more +
+	           (n->type == YAML_SCALAR_NODE ? n->data.scalar.length : 0);
+	if (L->cost <= VALUES_COST_MAX)
+		return (0);
+	L->exhausted = 1;
+	problem(L, n, path,
+	        "the file names more values than a configuration needs (over "
+	        "%d MiB with its aliases expanded); stopped reading here",
+	        VALUES_COST_MAX / (1024 * 1024));
+	return (-1);
+}
+
 /* Walk the mapping ${n} with the handlers in ${keys}. */
 static void
 walk(struct loader *L, yaml_node_t *n, const char *path, const struct key *keys,
      void *obj)
 {
-	char sub[PATH_MAX_LEN];
+	char sub[PATH_MAX_LEN], seen[64] = {0};
 
 	if (n->type != YAML_MAPPING_NODE) {
 		problem(L, n, path, "expected a mapping (key: value lines)");
@@ -95,26 +125,17 @@ walk(struct loader *L, yaml_node_t *n, const char *path, const struct key *keys,
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
 	     pr < n->data.mapping.pairs.top; pr++) {
 		yaml_node_t *k = node(L, pr->key), *v = node(L, pr->value);
-		const char *name = scalar(L, k, path);
+		const char *name;
 		const struct key *hit = NULL;
 
-		if (name == NULL)
+		if (spend(L, k, path,
+		          v->type == YAML_SCALAR_NODE ? v->data.scalar.length
+		                                      : 0) != 0)
+			return;
+		if ((name = scalar(L, k, path)) == NULL)
 			continue;
 		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
 		         name);
-		for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < pr;
-		     q++) {
-			yaml_node_t *qk = node(L, q->key);
-			if (qk->type == YAML_SCALAR_NODE &&
-			    strcmp((char *)qk->data.scalar.value, name) == 0) {
-				if (L->pass <= 1)
-					problem(L, k, sub, "duplicate key");
-				name = NULL;
-				break;
-			}
-		}
-		if (name == NULL)
-			continue;
 		for (const struct key *x = keys; x->name != NULL; x++) {
 			if (strcmp(x->name, name) == 0)
 				hit = x;
@@ -124,6 +145,14 @@ walk(struct loader *L, yaml_node_t *n, const char *path, const struct key *keys,
 				problem(L, k, sub, "unknown key");
 			continue;
 		}
+		/* Only known keys can be duplicates that matter: a flag per
+		 * key keeps the walk linear in the mapping's size. */
+		if (seen[hit - keys]) {
+			if (L->pass <= 1)
+				problem(L, k, sub, "duplicate key");
+			continue;
+		}
+		seen[hit - keys] = 1;
 		if (hit->pass == 0 || hit->pass == L->pass)
 			hit->fn(L, v, sub, obj);
 	}
@@ -244,6 +273,8 @@ set_list(struct loader *L, yaml_node_t *v, const char *path, char ***dst,
 		yaml_node_t *e = node(L, *it);
 		snprintf(sub, sizeof(sub), "%s[%d]", path,
 		         (int)(it - v->data.sequence.items.start));
+		if (spend(L, e, sub, 0) != 0)
+			return;
 		if ((s = scalar(L, e, sub)) == NULL)
 			continue;
 		if (*s == '\0')
@@ -511,6 +542,8 @@ t_routes(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		struct pp_route *r = &t->routes[t->nroutes++];
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (spend(L, e, sub, 0) != 0)
+			return;
 		walk(L, e, sub, route_keys, r);
 		if (e->type == YAML_MAPPING_NODE && r->target.port == 0 &&
 		    r->target.path[0] == '\0')
@@ -589,9 +622,12 @@ check_tunnel(struct loader *L, struct tunnel_ctx *x, const char *path)
 	for (size_t i = 0; i < L->c->ntunnels; i++) {
 		struct pp_tunnel_conf *o = &L->c->tunnels[i];
 		if (o != t && o->name && t->name &&
-		    strcmp(o->name, t->name) == 0)
+		    strcmp(o->name, t->name) == 0) {
+			/* Once per tunnel, not once per earlier namesake. */
 			problem(L, n, path, "name \"%s\" is used twice",
 			        t->name);
+			break;
+		}
 	}
 	pp_tunnel_conf_set_defaults(t, &x->d);
 }
@@ -618,9 +654,17 @@ tunnels(struct loader *L, yaml_node_t *v, const char *path,
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
 		snprintf(name, sizeof(name), "%s-%zu", path, i);
+		if (spend(L, x.n, sub, 0) != 0)
+			break;
+		if (L->c->ntunnels == TUNNELS_MAX) {
+			/* Each tunnel's name is checked against the others. */
+			problem(L, x.n, sub, "more than %d tunnels",
+			        TUNNELS_MAX);
+			break;
+		}
 		if ((x.t = pp_config_add_tunnel(L->c, kind, name)) == NULL) {
 			problem(L, v, sub, "out of memory");
-			return;
+			break;
 		}
 		walk(L, node(L, *it), sub,
 		     kind == PP_TUNNEL_INBOUND ? inbound_keys : outbound_keys,
@@ -862,6 +906,76 @@ static const struct key root_keys[] = {
     {NULL, NULL, 0},
 };
 
+/* The anchor an event defines, or NULL. */
+static const yaml_char_t *
+anchor_of(const yaml_event_t *e)
+{
+	switch (e->type) {
+	case YAML_SCALAR_EVENT:
+		return (e->data.scalar.anchor);
+	case YAML_SEQUENCE_START_EVENT:
+		return (e->data.sequence_start.anchor);
+	case YAML_MAPPING_START_EVENT:
+		return (e->data.mapping_start.anchor);
+	default:
+		return (NULL);
+	}
+}
+
+/* Read the first document's events before libyaml loads it, and refuse
+ * it past YAML_DEPTH_MAX or YAML_ANCHORS_MAX: the scanner's time grows
+ * with the square of the depth, the loader's with the square of the
+ * anchors, and stopping at the limit keeps both small.  Return 0 (a
+ * syntax error is left to the load, which reports it), or -1 with the
+ * problem added. */
+static int
+prescan(struct loader *L, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t e;
+	int depth = 0, anchors = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return (0);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && yaml_parser_parse(&parser, &e)) {
+		char why[64] = "";
+
+		if (anchor_of(&e) != NULL && ++anchors > YAML_ANCHORS_MAX)
+			snprintf(why, sizeof(why), "more than %d anchors",
+			         YAML_ANCHORS_MAX);
+		switch (e.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > YAML_DEPTH_MAX)
+				snprintf(why, sizeof(why),
+				         "YAML nested deeper than %d levels",
+				         YAML_DEPTH_MAX);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_DOCUMENT_END_EVENT:
+		case YAML_STREAM_END_EVENT:
+			done = 1; /* the load reads the first document only */
+			break;
+		default:
+			break;
+		}
+		if (why[0] != '\0') {
+			pp_problems_add(L->p, "%s:%zu:%zu: %s", L->file,
+			                e.start_mark.line + 1,
+			                e.start_mark.column + 1, why);
+			rc = -1;
+			done = 1;
+		}
+		yaml_event_delete(&e);
+	}
+	yaml_parser_delete(&parser);
+	return (rc);
+}
+
 static char *
 dir_of(const char *path)
 {
@@ -904,6 +1018,10 @@ pp_config_load(const char *path, struct pp_problems *p)
 	L.c->admin_enabled = 1;
 	pp_addr_parse(PP_ADMIN_DEFAULT, &L.c->admin_listen, err, sizeof(err));
 	L.c->source = strdup(path);
+	if (prescan(&L, text, len) != 0) {
+		yaml_parser_delete(&parser);
+		goto out;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &L.doc)) {
 		pp_problems_add(p, "%s:%zu:%zu: YAML error: %s", path,

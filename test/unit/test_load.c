@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "config/load.h"
 #include "support.h"
@@ -45,9 +47,13 @@ load_fails(const char *text)
 	for (size_t i = 0; i < p.n; i++)
 		len += strlen(p.items[i]) + 1;
 	all = calloc(1, len);
+	len = 0;
 	for (size_t i = 0; i < p.n; i++) {
-		strcat(all, p.items[i]);
-		strcat(all, "\n");
+		size_t n = strlen(p.items[i]);
+
+		memcpy(all + len, p.items[i], n);
+		all[len + n] = '\n';
+		len += n + 1;
 	}
 	pp_problems_free(&p);
 	return (all);
@@ -415,4 +421,157 @@ Test(load, nodedata_needs_a_readable_node)
 
 	cr_assert(t_contains(p, "/nonexistent/nodedata/db/nodeid"), "%s", p);
 	free(p);
+}
+
+/* ---- hostile files: bounded time and memory --------------------------- */
+
+/* Seconds and kilobytes a load may take at most, even under ASan (whose
+ * quarantine alone keeps up to 256 MiB of freed memory) on a loaded
+ * machine; each file below took minutes or gigabytes before. */
+#define HOSTILE_SECONDS 20.0
+#define HOSTILE_KB      (768 * 1024)
+
+/* Load the generated ${text} (freed here); expect a refusal in bounded
+ * time and memory; return every problem joined by newlines. */
+static char *
+load_hostile(char *text)
+{
+	struct timespec t0, t1;
+	struct rusage ru;
+	char *all;
+	double s;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	all = load_fails(text);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	free(text);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	cr_assert_lt(s, HOSTILE_SECONDS, "took %.1f s", s);
+	cr_assert_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	cr_assert_lt(ru.ru_maxrss, HOSTILE_KB, "took %ld KB", ru.ru_maxrss);
+	return (all);
+}
+
+/* ${head}, then ${body} ${n} times, then ${tail}, malloc'd. */
+static char *
+repeat(const char *head, const char *body, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), bl = strlen(body), tl = strlen(tail);
+	char *s = malloc(hl + bl * n + tl + 1), *p = s;
+
+	cr_assert_not_null(s);
+	memcpy(p, head, hl);
+	p += hl;
+	for (size_t i = 0; i < n; i++, p += bl)
+		memcpy(p, body, bl);
+	memcpy(p, tail, tl + 1);
+	return (s);
+}
+
+Test(load, deep_nesting_is_refused_at_once)
+{
+	/* 450k nested flow sequences: libyaml's scanner spends time
+	 * quadratic in the depth (minutes here). */
+	char *open = repeat("a: ", "[", 450000, ""), *text;
+	char *p;
+
+	text = repeat(open, "]", 450000, "\n");
+	free(open);
+	p = load_hostile(text);
+	cr_assert(t_contains(p, ":1:") &&
+	              t_contains(p, "nested deeper than 64"),
+	          "%.300s", p);
+	free(p);
+	/* ... and block sequences, one inside the other on one line. */
+	p = load_hostile(repeat("a:\n", "- ", 450000, "x\n"));
+	cr_assert(t_contains(p, "nested deeper than 64"), "%.300s", p);
+	free(p);
+}
+
+Test(load, a_flood_of_anchors_is_refused_at_once)
+{
+	/* libyaml checks each anchor against every earlier one. */
+	char *text = malloc(1024 * 1024), *p;
+	size_t n = 0;
+
+	cr_assert_not_null(text);
+	for (int i = 0; n < 1000000; i++)
+		n += (size_t)sprintf(text + n, "k%d: &a%d v\n", i, i);
+	p = load_hostile(text);
+	cr_assert(t_contains(p, "more than 128 anchors"), "%.300s", p);
+	free(p);
+}
+
+Test(load, a_mapping_of_many_keys_is_read_in_linear_time)
+{
+	/* Duplicate keys were found by comparing each key with all before
+	 * it: 100k keys took minutes. */
+	char *text = malloc(1024 * 1024), *p;
+	size_t n = 0;
+
+	cr_assert_not_null(text);
+	for (int i = 0; n < 1000000; i++)
+		n += (size_t)sprintf(text + n, "k%d: 1\n", i);
+	p = load_hostile(text);
+	cr_assert(t_contains(p, "k99999: unknown key"), "%.300s", p);
+	free(p);
+}
+
+Test(load, aliases_cannot_amplify_the_file)
+{
+	/* A list of 5000 values aliased into 5000 tunnels: 25 million
+	 * strings from 25 KB (a billion laughs). */
+	char *list = repeat("l: &l [", "x,", 5000, "x]\n"), *head, *text, *p;
+
+	cr_assert_not_null(head = malloc(strlen(list) + 256));
+	sprintf(head,
+	        "%st: &t {name: a, listen: \"127.0.0.1:1\", ca: c, cert: c, "
+	        "key: k, target: \"127.0.0.1:2\", allow_cn: *l}\ninbound: [*t",
+	        list);
+	free(list);
+	text = repeat(head, ",*t", 5000, "]\n");
+	free(head);
+	p = load_hostile(text);
+	cr_assert(t_contains(p, "values than"), "%.300s", p);
+	free(p);
+}
+
+Test(load, at_most_4096_tunnels)
+{
+	/* Every tunnel's name was compared with every other's. */
+	char *p = load_hostile(repeat("inbound:\n", "- {}\n", 200000, ""));
+
+	cr_assert(t_contains(p, "more than 4096 tunnels"), "%.300s", p);
+	free(p);
+}
+
+Test(load, a_name_used_again_is_one_problem_per_tunnel)
+{
+	/* Each tunnel was named once per earlier namesake: 4096 tunnels
+	 * called "a" made 8 million problems. */
+	char *p = load_hostile(repeat("inbound:\n", "- {name: a}\n", 4000, ""));
+	size_t n = 0;
+
+	for (const char *q = p; (q = strstr(q, "is used twice")) != NULL; q++)
+		n++;
+	cr_assert_eq(n, 3999);
+	free(p);
+}
+
+Test(load, aliases_still_share_values)
+{
+	struct pp_config *c = load_ok(
+	    "limits: &limits {max_connections: 7}\n"
+	    "inbound:\n"
+	    "  - {name: a, listen: \"127.0.0.1:1\", target: \"127.0.0.1:2\",\n"
+	    "     ca: ca.crt, cert: s.crt, key: s.key, limits: *limits,\n"
+	    "     allow_peers: &peers [1234abcd, 5678ef01]}\n"
+	    "  - {name: b, listen: \"127.0.0.1:3\", target: \"127.0.0.1:4\",\n"
+	    "     ca: ca.crt, cert: s.crt, key: s.key, allow_peers: *peers}\n");
+
+	cr_assert_eq(c->ntunnels, 2);
+	cr_assert_eq(c->tunnels[0].max_connections, 7);
+	cr_assert_eq(c->tunnels[1].allow.npeers, 2);
+	cr_assert_str_eq(c->tunnels[1].allow.peers[1], "5678ef01");
+	pp_config_unref(c);
 }
