@@ -146,7 +146,8 @@ walk(struct loader *L, yaml_node_t *n, const char *path, const struct key *keys,
 			continue;
 		}
 		/* Only known keys can be duplicates that matter: a flag per
-		 * key keeps the walk linear in the mapping's size. */
+		 * key (no table has 64) keeps the walk linear in the
+		 * mapping's size. */
 		if (seen[hit - keys]) {
 			if (L->pass <= 1)
 				problem(L, k, sub, "duplicate key");
