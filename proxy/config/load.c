@@ -23,6 +23,10 @@
  * memory of the parsed document. */
 #define YAML_DEPTH_MAX 64
 #define YAML_NODES_MAX 100000
+/* Anchors serve only aliases, which are refused, but libyaml's loader
+ * looks each new anchor up among all the earlier ones: 60,000 of them
+ * took 88 s.  A file may keep a few (a template it no longer uses). */
+#define YAML_ANCHORS_MAX 128
 
 /* Where a tunnel of the file is: its node, and its place in the list of
  * its kind (its key path is "inbound[i]" or "outbound[i]"). */
@@ -473,10 +477,21 @@ TUNNEL_KEY(allow_dns, set_list(L, v, path, &t->allow.dns, &t->allow.ndns))
 TUNNEL_KEY(allow_uri, set_list(L, v, path, &t->allow.uris, &t->allow.nuris))
 TUNNEL_KEY(limits, walk(L, v, path, tunnel_limit_keys, &x->d))
 TUNNEL_KEY(tls, walk(L, v, path, tls_keys, &x->d))
+/* No value at all: null, or a list of nothing. */
+static int
+is_empty(const yaml_node_t *v)
+{
+	return (is_null(v) ||
+	        (v->type == YAML_SEQUENCE_NODE &&
+	         v->data.sequence.items.top == v->data.sequence.items.start));
+}
+
 TUNNEL_KEY(target, {
 	x->has_target = 1;
 	set_targets(L, v, path, t);
-	if (t->ntargets > 1)
+	if (is_empty(v))
+		problem(L, v, path, "is empty: give one HOST:PORT");
+	else if (t->ntargets > 1)
 		problem(L, v, path,
 		        "an inbound tunnel has one target (or "
 		        "routes)");
@@ -565,13 +580,15 @@ t_routes(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 	size_t n;
 
 	x->has_routes = 1;
+	if (is_empty(v)) {
+		problem(L, v, path, "is empty: give at least one route");
+		return;
+	}
 	if (v->type != YAML_SEQUENCE_NODE) {
 		problem(L, v, path, "expected a list of routes");
 		return;
 	}
 	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (n == 0)
-		return;
 	if ((t->routes = calloc(n, sizeof(*t->routes))) == NULL) {
 		no_memory(L, v, path);
 		return;
@@ -1002,7 +1019,8 @@ dir_of(const char *path)
 /* Read the file's events once before building its document: refuse
  * aliases (libyaml shares an aliased node, but a walk would visit it once
  * per alias, so a few lines can stand for billions of nodes), nesting
- * deeper than YAML_DEPTH_MAX and more than YAML_NODES_MAX values, at the
+ * deeper than YAML_DEPTH_MAX, more than YAML_NODES_MAX values and more
+ * than YAML_ANCHORS_MAX anchors, at the
  * line where they start, before anything deep or large is built.  Return 0 if
  * the document may be loaded, or -1 with the problem added to ${L->p}. */
 static int
@@ -1011,7 +1029,8 @@ scan(struct loader *L, const char *text, size_t len)
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	int depth = 0, rc = -1, done = 0;
-	size_t nodes = 0;
+	size_t nodes = 0, anchors = 0;
+	const yaml_char_t *anchor;
 
 	if (!yaml_parser_initialize(&parser)) {
 		pp_problems_add(L->p, "%s: out of memory", L->file);
@@ -1041,6 +1060,22 @@ scan(struct loader *L, const char *text, size_t len)
 		case YAML_SCALAR_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
+			anchor = ev.type == YAML_SCALAR_EVENT
+			             ? ev.data.scalar.anchor
+			         : ev.type == YAML_SEQUENCE_START_EVENT
+			             ? ev.data.sequence_start.anchor
+			             : ev.data.mapping_start.anchor;
+			if (anchor != NULL && ++anchors > YAML_ANCHORS_MAX) {
+				pp_problems_add(L->p,
+				                "%s:%zu:%zu: more than %d YAML "
+				                "anchors (&%s)",
+				                L->file, ev.start_mark.line + 1,
+				                ev.start_mark.column + 1,
+				                YAML_ANCHORS_MAX,
+				                (const char *)anchor);
+				done = 1;
+				break;
+			}
 			if (++nodes > YAML_NODES_MAX) {
 				pp_problems_add(
 				    L->p,

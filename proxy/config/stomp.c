@@ -378,10 +378,15 @@ servers(struct cur *c, struct pp_addr **out, size_t *n)
 		if (a.kind != PP_ADDR_TCP)
 			return (
 			    fail(c, "server \"%s\": not a host:port", entry));
-		if ((nv = realloc(*out, (*n + 1) * sizeof(*nv))) == NULL)
-			return (fail(c, "out of memory"));
-		*out = nv;
-		nv[(*n)++] = a;
+		/* Double at 0 and at powers of two: linear, no capacity
+		 * field. */
+		if (*n == 0 || (*n & (*n - 1)) == 0) {
+			nv = realloc(*out, (*n ? 2 * *n : 1) * sizeof(*nv));
+			if (nv == NULL)
+				return (fail(c, "out of memory"));
+			*out = nv;
+		}
+		(*out)[(*n)++] = a;
 		skip_space(c);
 		if (at(c, ','))
 			c->p++;

@@ -88,6 +88,19 @@ pp_connect_feed(struct pp_connect_req *r, const char *data, size_t len,
 	                        len < room ? len : room);
 	r->nread += n;
 	*consumed = n;
+	/* Every byte taken is the head's (the parser stops at its end).
+	 * Non-strict http-parser ends a line at a CR followed by any byte
+	 * and takes that byte, at the head's end the tunnel's first: a CR
+	 * without LF makes the head malformed, judged at its end. */
+	for (size_t i = 0; i < n; i++) {
+		r->bare_cr |= r->cr && data[i] != '\n';
+		r->cr = data[i] == '\r';
+	}
+	if (r->complete && r->bare_cr) {
+		r->complete = 0;
+		r->failed = 1;
+		return (-1);
+	}
 	if (r->complete)
 		return (1);
 	if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || n != len ||

@@ -25,6 +25,8 @@ struct pp_connect_req {
 	int too_large; /* failed: no complete head in PP_CONNECT_HEAD_MAX */
 	int overlong;  /* the target does not fit: refused at the head's end */
 	size_t nread;  /* bytes of the head parsed so far */
+	int cr;        /* the last of them was a CR */
+	int bare_cr;   /* a CR without LF: refused at the head's end */
 };
 
 /* pp_connect_init(r): prepare ${r} for a new request. */
@@ -35,7 +37,8 @@ void pp_connect_init(struct pp_connect_req *r);
  * fails with r->too_large set).  Return 1 when the head is complete
  * (${consumed} bytes of ${data} belong to it; the rest is tunnel data), 0
  * when more is needed (all ${len} consumed), or -1 if the request is
- * malformed or is not one "CONNECT target HTTP/1.x" head.  The answer and
+ * malformed (a CR without LF included) or is not one "CONNECT target
+ * HTTP/1.x" head.  The answer and
  * the total bytes consumed depend only on the bytes, never on how they
  * are split between calls.  Once it has returned 1 or -1 it returns the
  * same again, consuming nothing. */

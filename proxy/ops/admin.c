@@ -5,26 +5,17 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <http_parser.h>
-
 #include "net/listen.h"
+#include "ops/adminreq.h"
 
 struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_write_t wr;
 	uv_shutdown_t sd;
-	http_parser parser;
+	struct pp_admin_parse req;
 	struct pp_admin *a;
 	struct conn *prev, *next; /* oldest first */
-	char url[1024];
-	size_t url_len;
-	size_t head_bytes; /* read before the head was complete */
-	size_t body_bytes;
-	int head_done;
-	int complete;
-	int error_status;       /* a limit was hit: answer this and close */
-	const char *error_text; /* ... saying this */
 	int replying;
 	int handles;
 	char readbuf[4096];
@@ -207,77 +198,17 @@ on_timeout(uv_timer_t *t)
 	conn_error(c, 408, "request not received in time");
 }
 
-static int
-on_url(http_parser *p, const char *at, size_t len)
-{
-	struct conn *c = p->data;
-
-	if (c->url_len + len >= sizeof(c->url)) {
-		c->error_status = 431;
-		c->error_text = "request target too long";
-		return (-1);
-	}
-	memcpy(c->url + c->url_len, at, len);
-	c->url_len += len;
-	c->url[c->url_len] = '\0';
-	return (0);
-}
-
-static int
-on_headers_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	c->head_done = 1;
-	return (0);
-}
-
-static int
-on_body(http_parser *p, const char *at, size_t len)
-{
-	struct conn *c = p->data;
-
-	(void)at;
-	c->body_bytes += len;
-	if (c->body_bytes > PP_ADMIN_BODY_MAX) {
-		c->error_status = 413;
-		c->error_text = "request body too large";
-		return (-1);
-	}
-	return (0);
-}
-
-static int
-on_message_complete(http_parser *p)
-{
-	struct conn *c = p->data;
-
-	c->complete = 1;
-	http_parser_pause(p, 1);
-	return (0);
-}
-
-static const http_parser_settings settings = {
-    .on_url = on_url,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 static void
 dispatch(struct conn *c)
 {
 	struct pp_admin_reply r = {.status = 500};
-	struct pp_admin_req req;
-	char *q;
-	int head = c->parser.method == HTTP_HEAD;
+	struct pp_admin_req req = {
+	    .method = pp_admin_parse_method(&c->req),
+	    .path = pp_admin_parse_path(&c->req),
+	};
 
-	if ((q = strchr(c->url, '?')) != NULL)
-		*q = '\0';
-	req.method = head ? "GET" : http_method_str(c->parser.method);
-	req.path = c->url;
 	c->a->fn(c->a->arg, &req, &r);
-	conn_reply(c, &r, head);
+	conn_reply(c, &r, pp_admin_parse_head(&c->req));
 }
 
 static void
@@ -293,7 +224,6 @@ static void
 on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct conn *c = s->data;
-	size_t done;
 
 	if (n == 0)
 		return;
@@ -302,29 +232,15 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	if (c->replying || c->complete)
+	if (c->replying)
 		return;
-	done = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
-	if (!c->head_done) {
-		c->head_bytes += done;
-		if (c->head_bytes > PP_ADMIN_HEAD_MAX) {
-			conn_error(c, 431, "request head too large");
-			return;
-		}
-	}
-	if (c->complete) {
+	switch (pp_admin_parse_request(&c->req, buf->base, (size_t)n)) {
+	case 1:
 		dispatch(c);
-		return;
-	}
-	if (c->error_status != 0) {
-		conn_error(c, c->error_status, c->error_text);
-	} else if (HTTP_PARSER_ERRNO(&c->parser) == HPE_HEADER_OVERFLOW) {
-		conn_error(c, 431, "request head too large");
-	} else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "malformed request: %s",
-		         http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
-		conn_error(c, 400, msg);
+		break;
+	case -1:
+		conn_error(c, c->req.status, c->req.error);
+		break;
 	}
 }
 
@@ -359,8 +275,7 @@ on_connection(uv_stream_t *server, int status)
 		a->head = c;
 	a->tail = c;
 	a->nconns++;
-	http_parser_init(&c->parser, HTTP_REQUEST);
-	c->parser.data = c;
+	pp_admin_parse_init(&c->req);
 	uv_timer_start(&c->timer, on_timeout, PP_ADMIN_TIMEOUT_MS, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
 		conn_close(c);

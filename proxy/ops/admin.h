@@ -4,10 +4,11 @@
 /*
  * The admin HTTP endpoint: a small HTTP/1.1 server on the main thread's
  * loop, never on a worker's, so nothing it does can slow a tunnel.
- * Requests are parsed with http-parser; one request per connection
- * (every reply carries "Connection: close").  Limits: the request head
- * must fit in PP_ADMIN_HEAD_MAX bytes (else 431), a body in
- * PP_ADMIN_BODY_MAX (else 413), malformed requests get 400; a request has
+ * Requests are read by ops/adminreq (http-parser); one request per
+ * connection (every reply carries "Connection: close").  Limits: the
+ * request head must fit in PP_ADMIN_HEAD_MAX bytes and the target in
+ * PP_ADMIN_TARGET_MAX (else 431), a body in PP_ADMIN_BODY_MAX (else 413),
+ * malformed requests get 400; a request has
  * PP_ADMIN_TIMEOUT_MS to arrive in full; at most PP_ADMIN_CONNS
  * connections are open, the oldest being dropped for a newcomer, so a
  * flood of slow clients cannot lock probes out.  After a reply the
@@ -21,10 +22,9 @@
 #include <uv.h>
 
 #include "net/addr.h"
+#include "ops/adminreq.h"
 #include "util/strbuf.h"
 
-#define PP_ADMIN_HEAD_MAX   8192
-#define PP_ADMIN_BODY_MAX   4096
 #define PP_ADMIN_TIMEOUT_MS 5000
 #define PP_ADMIN_CONNS      64
 #define PP_ADMIN_LINGER_MS  2000

@@ -222,6 +222,16 @@ Test(connect, tricky_heads_get_one_answer_however_cut)
 	    {"CONNECT 1234abcd:443 HTTP/1.1\r\nBad Header\r\n\r\n", -1},
 	    {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", -1},
 	    {"CONNECT 1234abcd:443 HTTP/1.1\r\nHost: x\r\n", 0},
+	    /* Non-strict http-parser ends a line at a CR followed by any
+	     * byte and takes that byte (at the head's end, the tunnel's
+	     * first byte): a bare CR is malformed.  Found by fuzzing
+	     * (test/fuzz/regressions/connect/cr-then-any-byte-ends-the-head).
+	     */
+	    {"CONNECT 1234abcd:443 HTTP/1.1\r\n\rTUNNEL", -1},
+	    {"CONNECT 1234abcd:443 HTTP/1.0\r\n\rP/1.\r\n", -1},
+	    {"CONNECT 1234abcd:443 HTTP/1.1\r\nHost: a\rL\n\nTUNNEL", -1},
+	    {"CONNECT 1234abcd:443 HTTP/1.1\r\n\r\r\n", -1},
+	    {"CONNECT 1234abcd:443 HTTP/1.1\r\n\r\n\r\rTUNNEL", 1},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

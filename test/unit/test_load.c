@@ -438,6 +438,42 @@ Test(load, aliases_are_refused_at_their_line)
 	free(p);
 }
 
+Test(load, an_inbound_tunnel_needs_a_target_or_a_route)
+{
+	static const char *const empty[] = {"    target: []\n",
+	                                    "    target: ~\n", "    target:\n",
+	                                    "    routes: []\n"};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		char *p;
+
+		snprintf(text, sizeof(text), "%s%s", INBOUND, empty[i]);
+		p = load_fails(text);
+		cr_assert(t_contains(p, ":7:") && t_contains(p, "is empty"),
+		          "%s: %s", empty[i], p);
+		free(p);
+	}
+}
+
+Test(load, a_flood_of_anchors_is_refused_at_once)
+{
+	/* libyaml's loader looks each anchor up among every earlier one:
+	 * 60,000 took 88 s.  The 129th is refused, at its line. */
+	char *text = malloc(1024 * 1024), *p;
+	size_t n = 0;
+
+	cr_assert_not_null(text);
+	for (int i = 0; n < 1000000; i++)
+		n += (size_t)snprintf(text + n, 64, "k%d: &a%d v\n", i, i);
+	p = load_fails(text);
+	cr_assert(t_contains(p, "peerproxy.yaml:129:7: more than 128 YAML "
+	                        "anchors (&a128)"),
+	          "%.300s", p);
+	free(p);
+	free(text);
+}
+
 Test(load, an_anchor_without_an_alias_is_fine)
 {
 	struct pp_config *c =
