@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "runtime/runtime.h"
-#include "tunnel.h"
+#include "tunnel/tunnel.h"
 #include "util/log.h"
 
 /* Connections accepted per readiness event before serving other work. */

@@ -1,4 +1,4 @@
-#include "tunnel.h"
+#include "tunnel/tunnel.h"
 
 #include <errno.h>
 #include <stddef.h>
