@@ -60,9 +60,12 @@ struct pp_runtime {
 	char *last_error; /* of the last reload, whole; NULL if it worked */
 };
 
-void
-pp_runtime_worker_done(struct pp_runtime *rt)
+/* A worker's loop ended (called on its thread). */
+static void
+on_worker_done(void *arg)
 {
+	struct pp_runtime *rt = arg;
+
 	atomic_fetch_sub(&rt->workers_left, 1);
 	uv_async_send(&rt->worker_exit);
 }
@@ -983,7 +986,8 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	for (int i = 0; i < rt.nworkers; i++) {
 		int *mine = &fds[(size_t)i * conf->ntunnels];
 
-		if (pp_worker_init(&rt.workers[i], i, &rt, conf, mine) == 0 &&
+		if (pp_worker_init(&rt.workers[i], i, conf, mine,
+		                   on_worker_done, &rt) == 0 &&
 		    pp_worker_start(&rt.workers[i]) == 0) {
 			started++;
 			continue;

@@ -8,8 +8,6 @@
 
 #include "config/config.h"
 
-struct pp_runtime;
-
 /* Reads the configuration again for a reload (SIGHUP, node data rescan):
  * a new, unbuilt snapshot, or NULL with the problems in ${p}. */
 typedef struct pp_config *pp_reload_fn(void *arg, struct pp_problems *p);
@@ -23,8 +21,5 @@ typedef struct pp_config *pp_reload_fn(void *arg, struct pp_problems *p);
  * connections (listeners kept where addresses carry over), else the old
  * one keeps serving.  ${reload} NULL: SIGHUP is ignored. */
 int pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload, void *arg);
-
-/* pp_runtime_worker_done(rt): called by a worker thread as its loop ends. */
-void pp_runtime_worker_done(struct pp_runtime *rt);
 
 #endif

@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "runtime/runtime.h"
 #include "tunnel/tunnel.h"
 #include "util/log.h"
 
@@ -323,14 +322,15 @@ worker_unmake(struct pp_worker *w)
 }
 
 int
-pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
-               struct pp_config *conf, const int *fds)
+pp_worker_init(struct pp_worker *w, int id, struct pp_config *conf,
+               const int *fds, void (*on_exit)(void *arg), void *arg)
 {
 	size_t i = 0;
 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
-	w->rt = rt;
+	w->on_exit = on_exit;
+	w->exit_arg = arg;
 	w->conf = pp_config_ref(conf);
 	w->conn_seq = uv_hrtime() << 16;
 	if (uv_loop_init(&w->loop) != 0) {
@@ -386,7 +386,7 @@ worker_main(void *arg)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		uv_poll_start(&w->listeners[i]->poll, UV_READABLE, on_accept);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
-	pp_runtime_worker_done(w->rt);
+	w->on_exit(w->exit_arg);
 }
 
 int

@@ -18,7 +18,6 @@
 #include "util/bufpool.h"
 
 struct pp_tunnel;
-struct pp_runtime;
 
 /* A listening socket polled by one worker. */
 struct pp_listener {
@@ -52,7 +51,8 @@ struct pp_worker {
 	uv_thread_t thread;
 	uv_async_t wake;
 	uv_idle_t resume;
-	struct pp_runtime *rt;
+	void (*on_exit)(void *arg); /* the loop ended (on the thread) */
+	void *exit_arg;
 	struct pp_config *conf; /* reference held */
 
 	struct pp_listener **listeners;
@@ -74,12 +74,13 @@ struct pp_worker {
 	int stopping;
 };
 
-/* pp_worker_init(w, id, rt, conf, fds): prepare worker ${id} to serve
- * listeners ${fds} (one per tunnel of ${conf}, -1 for none; taken over by
- * the worker, also when it fails).  Return 0, or -1 (logged) with the
- * descriptors closed and nothing left to free. */
-int pp_worker_init(struct pp_worker *w, int id, struct pp_runtime *rt,
-                   struct pp_config *conf, const int *fds);
+/* pp_worker_init(w, id, conf, fds, on_exit, arg): prepare worker ${id} to
+ * serve listeners ${fds} (one per tunnel of ${conf}, -1 for none; taken
+ * over by the worker, also when it fails).  Once started, the worker calls
+ * ${on_exit}(${arg}) on its own thread as its loop ends.  Return 0, or -1
+ * (logged) with the descriptors closed and nothing left to free. */
+int pp_worker_init(struct pp_worker *w, int id, struct pp_config *conf,
+                   const int *fds, void (*on_exit)(void *arg), void *arg);
 
 /* pp_worker_start(w): run the worker's loop on a new thread.  Return 0, or
  * -1 (the worker is as pp_worker_init left it: see pp_worker_discard). */
