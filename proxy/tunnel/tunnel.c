@@ -21,6 +21,7 @@
 #include "runtime/worker.h"
 #include "tls/context.h"
 #include "tls/session_cache.h"
+#include "tunnel/side.h"
 #include "util/log.h"
 
 /* Records moved per direction before yielding to other tunnels. */
@@ -30,26 +31,6 @@ enum tstate { T_REQUEST, T_HANDSHAKE, T_DIAL, T_PUMP, T_LINGER, T_CLOSING };
 
 /* How long a refused client gets to read our alert before the close. */
 #define LINGER_MS 2000
-
-/* How a tunnel ends: orderly (FIN / close_notify, nothing lost) or abortive
- * (RST, so neither side mistakes a failure for a complete stream). */
-enum close_mode { CLOSE_GRACEFUL, CLOSE_ABORT };
-
-#define IO_AGAIN (-1)
-#define IO_ERROR (-2)
-
-struct side {
-	uv_poll_t poll;
-	int fd;
-	int polled; /* poll handle initialised */
-	SSL *ssl;   /* NULL on the plain side */
-	int events; /* registered with the loop */
-	int want;   /* needed by the last operations */
-	unsigned eof : 1;
-	unsigned shut : 1;
-	unsigned tcp : 1;
-	const char *name; /* "client" (accepted) or "target" */
-};
 
 struct pipe {
 	uint8_t *buf;
@@ -66,9 +47,9 @@ struct pp_tunnel {
 	const struct pp_tunnel_conf *tc;
 	struct pp_config *conf; /* reference held for the tunnel's life */
 	enum tstate state;
-	struct side acc; /* the accepted connection */
-	struct side up;  /* the connection we made */
-	struct side *tls;
+	struct pp_side acc; /* the accepted connection */
+	struct pp_side up;  /* the connection we made */
+	struct pp_side *tls;
 	struct pipe fwd;  /* acc -> up */
 	struct pipe back; /* up -> acc */
 	uv_timer_t timer; /* handshake timeout, then idle timeout */
@@ -124,12 +105,8 @@ tunnel_release(struct pp_tunnel *t)
 		return;
 	free(t->req);
 	pp_tellapp_free(t->tell);
-	SSL_free(t->acc.ssl);
-	SSL_free(t->up.ssl);
-	if (t->acc.fd >= 0)
-		close(t->acc.fd);
-	if (t->up.fd >= 0)
-		close(t->up.fd);
+	pp_side_release(&t->acc);
+	pp_side_release(&t->up);
 	if (t->prev != NULL)
 		t->prev->next = t->next;
 	else
@@ -207,27 +184,10 @@ log_closed(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_end(&l);
 }
 
-static void
-close_side(struct side *s, enum close_mode mode)
-{
-	if (s->fd >= 0 && mode == CLOSE_ABORT && s->tcp) {
-		struct linger lg = {1, 0};
-		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	} else if (s->ssl != NULL && !s->shut && SSL_is_init_finished(s->ssl)) {
-		/* Best effort: one non-blocking close_notify. */
-		SSL_shutdown(s->ssl);
-		ERR_clear_error();
-	}
-	if (s->polled) {
-		uv_close((uv_handle_t *)&s->poll, on_closed);
-		s->polled = 0;
-	}
-}
-
 /* End the tunnel.  ${reason} NULL: the caller already logged why. */
 static void
 tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
-             enum close_mode mode)
+             enum pp_close_mode mode)
 {
 	if (t->state == T_CLOSING)
 		return;
@@ -250,186 +210,24 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 	t->fwd.buf = t->back.buf = t->hin.buf = NULL;
 	if (t->dial != NULL)
 		pp_dial_cancel(t->dial); /* its callback drops the handle */
-	close_side(&t->acc, mode);
-	close_side(&t->up, mode);
+	pp_side_close(&t->acc, mode, on_closed);
+	pp_side_close(&t->up, mode, on_closed);
 	uv_close((uv_handle_t *)&t->timer, on_closed);
 }
 
-/* Bring the loop's view of ${s} in line with what it wants. */
-static void
-side_update(struct side *s)
-{
-	if (!s->polled || s->want == s->events)
-		return;
-	if (s->want == 0)
-		uv_poll_stop(&s->poll);
-	else
-		uv_poll_start(&s->poll, s->want, on_poll);
-	s->events = s->want;
-}
-
+/* Let the loop watch side ${s} of ${t}: one more handle to close. */
 static int
-side_poll_init(struct pp_tunnel *t, struct side *s)
+side_poll_init(struct pp_tunnel *t, struct pp_side *s)
 {
-	if (uv_poll_init_socket(&t->w->loop, &s->poll, s->fd) != 0)
+	if (pp_side_watch(s, &t->w->loop, on_poll, t) != 0)
 		return (-1);
-	s->poll.data = t;
-	s->polled = 1;
-	s->events = 0;
 	t->handles++;
 	return (0);
 }
 
-/* Describe the thread's TLS error queue for a log line. */
-static const char *
-tls_reason(char *detail, size_t len)
-{
-	uint32_t e = ERR_peek_error();
-	int r = ERR_GET_REASON(e);
-
-	pp_tls_error_text(detail, len);
-	if (e == 0)
-		return ("tls_error");
-	if (ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET)
-		return ("peer_alert");
-	return ("tls_error");
-}
-
-/* A plain socket call on ${s} failed with errno: IO_AGAIN (waiting for
- * ${event}) or IO_ERROR with the failure in ${detail}. */
-static ssize_t
-plain_failed(struct side *s, int event, const char *op, const char **reason,
-             char *detail, size_t dlen)
-{
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		s->want |= event;
-		return (IO_AGAIN);
-	}
-	snprintf(detail, dlen, "%s %s: %s", s->name, op, strerror(errno));
-	*reason = NULL;
-	return (IO_ERROR);
-}
-
-/* An SSL call on ${s} returned ${r} <= 0: IO_AGAIN (with s->want set) or
- * IO_ERROR with the failure in ${reason} and ${detail}. */
-static ssize_t
-tls_failed(struct side *s, int r, const char *op, const char **reason,
-           char *detail, size_t dlen)
-{
-	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		s->want |= UV_READABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_WANT_WRITE:
-		s->want |= UV_WRITABLE;
-		return (IO_AGAIN);
-	case SSL_ERROR_SYSCALL:
-		snprintf(detail, dlen, "%s %s: %s", s->name, op,
-		         strerror(errno));
-		*reason = NULL;
-		ERR_clear_error();
-		return (IO_ERROR);
-	default:
-		*reason = tls_reason(detail, dlen);
-		return (IO_ERROR);
-	}
-}
-
-/* Non-blocking read from ${s}: bytes, 0 at end of stream, IO_AGAIN (with
- * s->want set) or IO_ERROR (with ${reason} and ${detail} set). */
-static ssize_t
-side_read(struct side *s, uint8_t *buf, size_t cap, const char **reason,
-          char *detail, size_t dlen)
-{
-	ssize_t n;
-	int r;
-
-	if (s->ssl == NULL) {
-		do {
-			n = recv(s->fd, buf, cap, 0);
-		} while (n < 0 && errno == EINTR);
-		if (n >= 0)
-			return (n);
-		return (
-		    plain_failed(s, UV_READABLE, "read", reason, detail, dlen));
-	}
-	if ((r = SSL_read(s->ssl, buf, (int)cap)) > 0) {
-		/* SSL_read stops at a record's end: fill the buffer from
-		 * what is already here, so one send carries several records.
-		 * A failure or end of stream met on the way is sticky: the
-		 * next call reports it. */
-		size_t got = (size_t)r;
-		while (got < cap &&
-		       (r = SSL_read(s->ssl, buf + got, (int)(cap - got))) > 0)
-			got += (size_t)r;
-		ERR_clear_error();
-		return ((ssize_t)got);
-	}
-	switch (SSL_get_error(s->ssl, r)) {
-	case SSL_ERROR_ZERO_RETURN: /* close_notify */
-		return (0);
-	case SSL_ERROR_SYSCALL:
-		/* TCP FIN without close_notify: the peer is gone; pass the
-		 * end of stream on. */
-		if (ERR_peek_error() == 0 && (r == 0 || errno == 0))
-			return (0);
-		break;
-	}
-	return (tls_failed(s, r, "read", reason, detail, dlen));
-}
-
-/* Non-blocking write to ${s}: bytes written, IO_AGAIN or IO_ERROR as for
- * side_read. */
-static ssize_t
-side_write(struct side *s, const uint8_t *buf, size_t len, const char **reason,
-           char *detail, size_t dlen)
-{
-	ssize_t n;
-	int r;
-
-	if (s->ssl == NULL) {
-		do {
-			n = send(s->fd, buf, len, MSG_NOSIGNAL);
-		} while (n < 0 && errno == EINTR);
-		if (n >= 0)
-			return (n);
-		return (plain_failed(s, UV_WRITABLE, "write", reason, detail,
-		                     dlen));
-	}
-	if ((r = SSL_write(s->ssl, buf, (int)len)) > 0)
-		return (r);
-	return (tls_failed(s, r, "write", reason, detail, dlen));
-}
-
-/* Tell ${s} that no more bytes follow: TCP FIN or TLS close_notify, while
- * the other direction keeps flowing. */
-static int
-side_shutdown(struct side *s, const char **reason, char *detail, size_t dlen)
-{
-	int r;
-
-	if (s->ssl == NULL) {
-		if (shutdown(s->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
-			snprintf(detail, dlen, "%s shutdown: %s", s->name,
-			         strerror(errno));
-			*reason = NULL;
-			return (IO_ERROR);
-		}
-		s->shut = 1;
-		return (0);
-	}
-	/* BoringSSL: the first call queues close_notify, a repeat finishes
-	 * sending it; a call after that would read, so stop at >= 0. */
-	if ((r = SSL_shutdown(s->ssl)) >= 0) {
-		s->shut = 1;
-		return (0);
-	}
-	return ((int)tls_failed(s, r, "shutdown", reason, detail, dlen));
-}
-
 /* The close reason for an I/O failure on ${s} with no TLS-specific one. */
 static const char *
-reset_reason(struct pp_tunnel *t, const struct side *s)
+reset_reason(struct pp_tunnel *t, const struct pp_side *s)
 {
 	return (s == &t->acc ? "client_reset" : "target_reset");
 }
@@ -441,7 +239,7 @@ static int bad_request_reply(struct pp_tunnel *t, struct pipe *p);
 /* Move bytes ${src} -> ${dst} through ${p} until something would block.
  * Return 0, or -1 if the tunnel was closed. */
 static int
-pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
+pipe_run(struct pp_tunnel *t, struct pp_side *src, struct pp_side *dst,
          struct pipe *p)
 {
 	const char *reason = NULL;
@@ -451,9 +249,9 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 
 	for (;;) {
 		if (p->len > 0) {
-			n = side_write(dst, p->buf + p->off, p->len, &reason,
-			               detail, sizeof(detail));
-			if (n == IO_AGAIN)
+			n = pp_side_write(dst, p->buf + p->off, p->len, &reason,
+			                  detail, sizeof(detail));
+			if (n == PP_IO_AGAIN)
 				return (0);
 			if (n < 0)
 				goto fail_dst;
@@ -472,8 +270,9 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 		if (src->eof) {
 			if (dst->shut)
 				return (0);
-			n = side_shutdown(dst, &reason, detail, sizeof(detail));
-			if (n == IO_AGAIN || n == 0)
+			n = pp_side_shutdown(dst, &reason, detail,
+			                     sizeof(detail));
+			if (n == PP_IO_AGAIN || n == 0)
 				return (0);
 			goto fail_dst;
 		}
@@ -482,7 +281,8 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 			return (0);
 		}
 		if ((p->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-			tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+			tunnel_close(t, "error", "out of memory",
+			             PP_CLOSE_ABORT);
 			return (-1);
 		}
 		p->off = 0;
@@ -490,28 +290,28 @@ pipe_run(struct pp_tunnel *t, struct side *src, struct side *dst,
 			n = http_fill(t, p->buf, &reason, detail,
 			              sizeof(detail));
 		else
-			n = side_read(src, p->buf, PP_BUF_SIZE, &reason, detail,
-			              sizeof(detail));
+			n = pp_side_read(src, p->buf, PP_BUF_SIZE, &reason,
+			                 detail, sizeof(detail));
 		if (n > 0) {
 			p->len = (uint32_t)n;
 		} else if (n == 0 && p == &t->back && bad_request_reply(t, p)) {
 			continue;
 		} else if (n == 0) {
 			src->eof = 1;
-		} else if (n == IO_AGAIN) {
+		} else if (n == PP_IO_AGAIN) {
 			pp_bufpool_put(&t->w->pool, p->buf);
 			p->buf = NULL;
 			return (0);
 		} else {
 			tunnel_close(t, reason ? reason : reset_reason(t, src),
-			             detail, CLOSE_ABORT);
+			             detail, PP_CLOSE_ABORT);
 			return (-1);
 		}
 	}
 
 fail_dst:
 	tunnel_close(t, reason ? reason : reset_reason(t, dst), detail,
-	             CLOSE_ABORT);
+	             PP_CLOSE_ABORT);
 	return (-1);
 }
 
@@ -526,11 +326,11 @@ pump(struct pp_tunnel *t)
 	if (t->acc.eof && t->up.eof && t->fwd.len == 0 && t->back.len == 0 &&
 	    t->acc.shut && t->up.shut) {
 		tunnel_close(t, t->bad_request ? "bad_request" : "done",
-		             t->bad_request, CLOSE_GRACEFUL);
+		             t->bad_request, PP_CLOSE_GRACEFUL);
 		return;
 	}
-	side_update(&t->acc);
-	side_update(&t->up);
+	pp_side_update(&t->acc);
+	pp_side_update(&t->up);
 }
 
 /* A small reply to a plain client (CONNECT answers): it fits the empty
@@ -549,7 +349,7 @@ on_idle_timer(uv_timer_t *h)
 	uint64_t quiet = uv_now(&t->w->loop) - t->last_ms;
 
 	if (quiet >= idle) {
-		tunnel_close(t, "idle_timeout", NULL, CLOSE_GRACEFUL);
+		tunnel_close(t, "idle_timeout", NULL, PP_CLOSE_GRACEFUL);
 		return;
 	}
 	uv_timer_start(&t->timer, on_idle_timer, idle - quiet, 0);
@@ -603,7 +403,7 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 static void
 on_linger_timeout(uv_timer_t *h)
 {
-	tunnel_close(h->data, NULL, NULL, CLOSE_GRACEFUL);
+	tunnel_close(h->data, NULL, NULL, PP_CLOSE_GRACEFUL);
 }
 
 /* A TLS 1.3 client learns of its refusal from our alert on its first read.
@@ -615,25 +415,8 @@ linger_start(struct pp_tunnel *t)
 	t->state = T_LINGER;
 	shutdown(t->acc.fd, SHUT_WR);
 	t->acc.want = UV_READABLE;
-	side_update(&t->acc);
+	pp_side_update(&t->acc);
 	uv_timer_start(&t->timer, on_linger_timeout, LINGER_MS, 0);
-}
-
-static void
-linger_read(struct pp_tunnel *t)
-{
-	uint8_t sink[4096];
-	ssize_t n;
-	int budget = PUMP_BUDGET;
-
-	while ((n = recv(t->acc.fd, sink, sizeof(sink), 0)) > 0) {
-		if (--budget == 0)
-			return; /* level-triggered: the rest comes next turn */
-	}
-	if (n < 0 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
 }
 
 /* End a tunnel whose peer was refused (the refusal is logged): a TLS
@@ -647,41 +430,7 @@ refused_close(struct pp_tunnel *t)
 	}
 	if (t->via_connect)
 		reply(t, pp_connect_502);
-	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
-}
-
-static void
-handshake_failed(struct pp_tunnel *t, int ssl_err)
-{
-	char detail[sizeof(((struct pp_verdict *)0)->detail)] = "";
-	const char *reason = "handshake_error";
-	uint32_t e = ERR_peek_error();
-	int r = ERR_GET_REASON(e);
-
-	if (t->tlsc.verdict.reason != PP_ACCEPTED) {
-		reason = pp_refusal_name(t->tlsc.verdict.reason);
-		snprintf(detail, sizeof(detail), "%s", t->tlsc.verdict.detail);
-		ERR_clear_error();
-	} else if (e != 0) {
-		if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
-		    (r == SSL_R_UNSUPPORTED_PROTOCOL ||
-		     r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION))
-			reason = "protocol_version";
-		else if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
-		         (r == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE))
-			reason = "no_certificate";
-		else if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
-		         r >= SSL_AD_REASON_OFFSET)
-			reason = "peer_alert";
-		pp_tls_error_text(detail, sizeof(detail));
-	} else {
-		snprintf(detail, sizeof(detail),
-		         ssl_err == SSL_ERROR_SYSCALL && errno != 0
-		             ? "connection error during handshake"
-		             : "connection closed during handshake");
-	}
-	log_refused(t, reason, detail);
-	refused_close(t);
+	tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
 }
 
 static void
@@ -691,7 +440,7 @@ on_handshake_timeout(uv_timer_t *h)
 
 	log_refused(t, "handshake_timeout",
 	            "TLS handshake not finished in time");
-	tunnel_close(t, NULL, NULL, CLOSE_ABORT);
+	tunnel_close(t, NULL, NULL, PP_CLOSE_ABORT);
 }
 
 static void on_dialed(void *arg, int fd, int status, const char *why,
@@ -713,18 +462,19 @@ tell_start(struct pp_tunnel *t)
 	         pp_tellapp_new(t->tc, t->acc.ssl, t->tlsc.verdict.peer_id,
 	                        t->acc.fd, t->id)) == NULL) {
 		tunnel_close(t, "error", "cannot gather the caller's identity",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 		return (-1);
 	}
 	t->http = pp_tellapp_http(t->tell);
 	if (t->tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF)
 		return (0);
 	if ((t->fwd.buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		tunnel_close(t, "error", "out of memory", PP_CLOSE_ABORT);
 		return (-1);
 	}
 	if ((n = pp_tellapp_header(t->tell, t->fwd.buf, PP_BUF_SIZE)) < 0) {
-		tunnel_close(t, "error", "PROXY header too large", CLOSE_ABORT);
+		tunnel_close(t, "error", "PROXY header too large",
+		             PP_CLOSE_ABORT);
 		return (-1);
 	}
 	t->fwd.off = 0;
@@ -741,7 +491,7 @@ on_bad_request_timeout(uv_timer_t *h)
 {
 	struct pp_tunnel *t = h->data;
 
-	tunnel_close(t, "bad_request", t->bad_request, CLOSE_ABORT);
+	tunnel_close(t, "bad_request", t->bad_request, PP_CLOSE_ABORT);
 }
 
 /* The caller's HTTP is refused: the app gets no more of it (an end of
@@ -771,7 +521,7 @@ http_refused(struct pp_tunnel *t)
 
 /* Fill ${out} with the caller's bytes as the app must see them: as
  * side_read, bytes written, 0 at the end (of the caller's stream or of
- * acceptable HTTP), IO_AGAIN or IO_ERROR. */
+ * acceptable HTTP), PP_IO_AGAIN or PP_IO_ERROR. */
 static ssize_t
 http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
           size_t dlen)
@@ -800,7 +550,7 @@ http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
 			if (used == 0 && rc == 0) {
 				*reason = "error";
 				snprintf(detail, dlen, "HTTP rewriter stalled");
-				return (IO_ERROR);
+				return (PP_IO_ERROR);
 			}
 			continue;
 		}
@@ -808,11 +558,11 @@ http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
 		    (in->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
 			*reason = "error";
 			snprintf(detail, dlen, "out of memory");
-			return (IO_ERROR);
+			return (PP_IO_ERROR);
 		}
 		in->off = 0;
-		n = side_read(&t->acc, in->buf, PP_BUF_SIZE, reason, detail,
-		              dlen);
+		n = pp_side_read(&t->acc, in->buf, PP_BUF_SIZE, reason, detail,
+		                 dlen);
 		if (n <= 0) {
 			pp_bufpool_put(&t->w->pool, in->buf);
 			in->buf = NULL;
@@ -859,7 +609,7 @@ start_dial(struct pp_tunnel *t)
 	                        t->tc->connect_timeout_ms, on_dialed, t);
 	if (t->dial == NULL) {
 		tunnel_close(t, "error", "cannot start connecting",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 		return;
 	}
 	t->handles++;
@@ -914,39 +664,39 @@ peer_admitted(struct pp_tunnel *t)
 static void
 handshake_step(struct pp_tunnel *t)
 {
-	struct side *s = t->tls;
-	int r, err;
+	char detail[sizeof(((struct pp_verdict *)0)->detail)] = "";
+	const char *reason = NULL;
+	int r;
 
-	s->want = 0;
-	ERR_clear_error();
-	r = SSL_do_handshake(s->ssl);
-	if (r == 1) {
-		uv_timer_stop(&t->timer);
-		s->want = 0;
-		side_update(s);
-		if (SSL_session_reused(s->ssl) && !resumed_still_trusted(t))
-			return;
-		if (!peer_admitted(t))
-			return;
-		pp_tstats_handshake(stats_of(t),
-		                    (uv_hrtime() - t->hs_start_ns) / 1000);
-		count_result(t, PP_RESULT_ESTABLISHED);
-		if (t->tc->kind == PP_TUNNEL_INBOUND)
-			start_dial(t);
-		else
-			start_pumping(t);
+	r = pp_side_handshake(t->tls, &reason, detail, sizeof(detail));
+	if (r == PP_IO_AGAIN) {
+		pp_side_update(t->tls);
 		return;
 	}
-	err = SSL_get_error(s->ssl, r);
-	if (err == SSL_ERROR_WANT_READ) {
-		s->want = UV_READABLE;
-	} else if (err == SSL_ERROR_WANT_WRITE) {
-		s->want = UV_WRITABLE;
-	} else {
-		handshake_failed(t, err);
+	if (r == PP_IO_ERROR) {
+		/* A refusal of our policy fails the handshake too: it is the
+		 * better reason. */
+		if (t->tlsc.verdict.reason != PP_ACCEPTED) {
+			reason = pp_refusal_name(t->tlsc.verdict.reason);
+			snprintf(detail, sizeof(detail), "%s",
+			         t->tlsc.verdict.detail);
+		}
+		log_refused(t, reason, detail);
+		refused_close(t);
 		return;
 	}
-	side_update(s);
+	uv_timer_stop(&t->timer);
+	pp_side_update(t->tls);
+	if (SSL_session_reused(t->tls->ssl) && !resumed_still_trusted(t))
+		return;
+	if (!peer_admitted(t))
+		return;
+	pp_tstats_handshake(stats_of(t), (uv_hrtime() - t->hs_start_ns) / 1000);
+	count_result(t, PP_RESULT_ESTABLISHED);
+	if (t->tc->kind == PP_TUNNEL_INBOUND)
+		start_dial(t);
+	else
+		start_pumping(t);
 }
 
 static void
@@ -998,7 +748,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 		tunnel_close(t,
 		             status == UV_ETIMEDOUT ? "connect_timeout"
 		                                    : "connect_failed",
-		             why, CLOSE_GRACEFUL);
+		             why, PP_CLOSE_GRACEFUL);
 		return;
 	}
 	struct sockaddr_storage ss = {0};
@@ -1008,7 +758,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	            ss.ss_family != AF_UNIX;
 	if (side_poll_init(t, &t->up) != 0) {
 		tunnel_close(t, "error", "cannot watch upstream socket",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 		return;
 	}
 	if (t->tc->kind == PP_TUNNEL_INBOUND) {
@@ -1027,7 +777,7 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	    (t->tc->server_name != NULL && !pp_addr_is_ip(t->tc->server_name) &&
 	     !SSL_set_tlsext_host_name(t->up.ssl, t->tc->server_name))) {
 		tunnel_close(t, "error", "cannot create TLS connection",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 		return;
 	}
 	SSL_set_connect_state(t->up.ssl);
@@ -1051,7 +801,7 @@ request_refused(struct pp_tunnel *t, const char *reply_msg, const char *reason,
 	pp_log_str(&l, "detail", detail);
 	pp_log_end(&l);
 	reply(t, reply_msg);
-	tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL);
+	tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
 }
 
 /* The head is complete: find the active peer's outbound tunnel. */
@@ -1085,7 +835,7 @@ request_done(struct pp_tunnel *t)
 	free(t->req);
 	t->req = NULL;
 	t->acc.want = 0;
-	side_update(&t->acc);
+	pp_side_update(&t->acc);
 	uv_timer_stop(&t->timer);
 	t->tc = out;
 	t->via_connect = 1;
@@ -1101,21 +851,23 @@ static void
 request_read(struct pp_tunnel *t)
 {
 	struct pipe *p = &t->fwd;
+	const char *reason = NULL;
+	char detail[128];
 	size_t used;
 	ssize_t n;
 	int r;
 
 	if (p->buf == NULL && (p->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		tunnel_close(t, "error", "out of memory", PP_CLOSE_ABORT);
 		return;
 	}
-	do {
-		n = recv(t->acc.fd, p->buf + p->len, PP_BUF_SIZE - p->len, 0);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	n = pp_side_read(&t->acc, p->buf + p->len, PP_BUF_SIZE - p->len,
+	                 &reason, detail, sizeof(detail));
+	if (n == PP_IO_AGAIN)
 		return;
 	if (n <= 0) {
-		tunnel_close(t, NULL, NULL, CLOSE_GRACEFUL); /* app gave up */
+		/* The app gave up: nothing to log. */
+		tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
 		return;
 	}
 	r = pp_connect_feed(t->req, (char *)p->buf + p->len, (size_t)n, &used);
@@ -1154,7 +906,7 @@ static void
 start_request(struct pp_tunnel *t)
 {
 	if ((t->req = malloc(sizeof(*t->req))) == NULL) {
-		tunnel_close(t, "error", "out of memory", CLOSE_ABORT);
+		tunnel_close(t, "error", "out of memory", PP_CLOSE_ABORT);
 		return;
 	}
 	pp_connect_init(t->req);
@@ -1162,7 +914,7 @@ start_request(struct pp_tunnel *t)
 	uv_timer_start(&t->timer, on_request_timeout,
 	               t->tc->handshake_timeout_ms, 0);
 	t->acc.want = UV_READABLE;
-	side_update(&t->acc);
+	pp_side_update(&t->acc);
 }
 
 static void
@@ -1178,13 +930,13 @@ on_poll(uv_poll_t *h, int status, int events)
 		getsockopt(h == &t->acc.poll ? t->acc.fd : t->up.fd, SOL_SOCKET,
 		           SO_ERROR, &err, &len);
 		if (t->state == T_LINGER) /* the refusal is logged already */
-			tunnel_close(t, NULL, NULL, CLOSE_ABORT);
+			tunnel_close(t, NULL, NULL, PP_CLOSE_ABORT);
 		else
 			tunnel_close(t,
 			             h == &t->acc.poll ? "client_reset"
 			                               : "target_reset",
 			             err ? strerror(err) : "connection error",
-			             CLOSE_ABORT);
+			             PP_CLOSE_ABORT);
 		return;
 	}
 	switch (t->state) {
@@ -1198,7 +950,8 @@ on_poll(uv_poll_t *h, int status, int events)
 		request_read(t);
 		break;
 	case T_LINGER:
-		linger_read(t);
+		if (pp_side_discard(&t->acc, PUMP_BUDGET) != 0)
+			tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
 		break;
 	default:
 		break;
@@ -1262,11 +1015,8 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	t->start_ms = uv_now(&w->loop);
 	t->fwd.metric = &stats_of(t)->bytes_up;    /* again once pumping: */
 	t->back.metric = &stats_of(t)->bytes_down; /* CONNECT moves tc */
-	t->acc.fd = fd;
-	t->acc.tcp = sa->sa_family != AF_UNIX;
-	t->acc.name = "client";
-	t->up.fd = -1;
-	t->up.name = "target";
+	pp_side_init(&t->acc, fd, sa->sa_family != AF_UNIX, "client");
+	pp_side_init(&t->up, -1, 0, "target");
 	pp_sockaddr_format(sa, salen, t->remote, sizeof(t->remote));
 	pp_socket_tune(fd, t->acc.tcp);
 
@@ -1287,7 +1037,7 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	t->handles = 1;
 	if (side_poll_init(t, &t->acc) != 0) {
 		tunnel_close(t, "error", "cannot watch accepted socket",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 		return;
 	}
 	if (tc->kind == PP_TUNNEL_OUTBOUND) {
@@ -1301,7 +1051,7 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &w->pool, &t->tlsc);
 	if (t->acc.ssl == NULL) {
 		tunnel_close(t, "error", "cannot create TLS connection",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 		return;
 	}
 	SSL_set_accept_state(t->acc.ssl);
@@ -1348,14 +1098,14 @@ pp_tunnel_recheck_all(struct pp_worker *w, const struct pp_config *conf)
 		    n->trust != NULL &&
 		    pp_tls_verify_with(t->acc.ssl, n->trust, &v) != 0)
 			tunnel_close(t, "peer_untrusted", v.detail,
-			             CLOSE_ABORT);
+			             PP_CLOSE_ABORT);
 		else if (t->tc->kind == PP_TUNNEL_OUTBOUND &&
 		         t->tc->peer != NULL &&
 		         (n == NULL || n->peer == NULL ||
 		          strcmp(n->peer, t->tc->peer) != 0))
 			tunnel_close(t, "peer_removed",
 			             "the peer has no tunnel after the reload",
-			             CLOSE_ABORT);
+			             PP_CLOSE_ABORT);
 	}
 }
 
@@ -1368,5 +1118,5 @@ pp_tunnel_abort_all(struct pp_worker *w)
 	 * so the list is stable while we walk it. */
 	for (t = w->tunnels; t != NULL; t = t->next)
 		tunnel_close(t, "shutdown", "drain deadline reached",
-		             CLOSE_ABORT);
+		             PP_CLOSE_ABORT);
 }
