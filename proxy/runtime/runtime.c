@@ -777,7 +777,7 @@ trim_memory(struct pp_runtime *rt)
 	struct pp_logline l;
 
 	for (int i = 0; i < rt->nworkers; i++) {
-		struct pp_worker_stats *s = &rt->workers[i].stats;
+		struct pp_tunnel_stats *s = &rt->workers[i].stats;
 		uint64_t a = atomic_load(&s->active);
 		uint64_t p = atomic_exchange(&s->peak, a);
 

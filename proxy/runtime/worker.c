@@ -53,8 +53,8 @@ on_accept(uv_poll_t *h, int status, int events)
 				ss.ss_family = AF_UNIX;
 				len = (socklen_t)sizeof(sa_family_t);
 			}
-			pp_tunnel_start(l->w, l->tc, fd, (struct sockaddr *)&ss,
-			                len);
+			pp_tunnels_start(l->w->tunnels, l->w->conf, l->tc, fd,
+			                 (struct sockaddr *)&ss, len);
 			continue;
 		}
 		switch (errno) {
@@ -90,7 +90,7 @@ on_accept(uv_poll_t *h, int status, int events)
 static void
 maybe_finish(struct pp_worker *w)
 {
-	if (!w->stopping || w->ntunnels > 0 || w->listening)
+	if (!w->stopping || pp_tunnels_count(w->tunnels) > 0 || w->listening)
 		return;
 	if (!uv_is_closing((uv_handle_t *)&w->wake)) {
 		uv_close((uv_handle_t *)&w->wake, NULL);
@@ -194,7 +194,7 @@ apply_swap(struct pp_worker *w, struct pp_swap *s)
 	free(w->listeners);
 	w->listeners = next;
 	w->nlisteners = n;
-	pp_tunnel_recheck_all(w, s->conf);
+	pp_tunnels_recheck_all(w->tunnels, s->conf);
 	pp_config_unref(w->conf);
 	w->conf = s->conf; /* the swap's reference */
 	free(s->fds);
@@ -275,30 +275,48 @@ on_wake(uv_async_t *h)
 		w->stopping = 1;
 	}
 	if (atomic_exchange(&w->cmd_abort, 0))
-		pp_tunnel_abort_all(w);
+		pp_tunnels_abort_all(w->tunnels);
 	maybe_finish(w);
 }
+
+/* ---- the worker as the host of its tunnels ---- */
 
 static void
 on_resume(uv_idle_t *h)
 {
 	struct pp_worker *w = h->data;
 
-	pp_tunnel_run_deferred(w);
-	if (w->deferred == NULL)
+	if (!pp_tunnels_run_deferred(w->tunnels))
 		uv_idle_stop(&w->resume);
 }
 
-void
-pp_worker_resume_soon(struct pp_worker *w)
+static void
+resume_soon(void *arg)
 {
+	struct pp_worker *w = arg;
+
 	uv_idle_start(&w->resume, on_resume);
 }
 
-void
-pp_worker_tunnel_freed(struct pp_worker *w)
+/* A tunnel is gone: a stopping worker ends once its last one is. */
+static void
+tunnel_freed(void *arg)
 {
-	maybe_finish(w);
+	maybe_finish(arg);
+}
+
+/* A connection id unique in the process and unlikely to repeat across
+ * restarts: the worker's sequence (seeded from the clock) and its id,
+ * mixed. */
+static uint64_t
+next_conn_id(void *arg)
+{
+	struct pp_worker *w = arg;
+	uint64_t z = ((uint64_t)w->id << 56) + ++w->conn_seq;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (z ^ (z >> 31));
 }
 
 /* Free what pp_worker_init made of ${w} on a loop that never ran: the
@@ -314,6 +332,7 @@ worker_unmake(struct pp_worker *w)
 	uv_close((uv_handle_t *)&w->resume, NULL);
 	uv_run(&w->loop, UV_RUN_DEFAULT); /* the close callbacks */
 	uv_loop_close(&w->loop);
+	pp_tunnels_free(w->tunnels);
 	pp_bufpool_destroy(&w->pool);
 	pp_session_cache_free(w->sessions);
 	free(w->listeners);
@@ -325,6 +344,14 @@ int
 pp_worker_init(struct pp_worker *w, int id, struct pp_config *conf,
                const int *fds, void (*on_exit)(void *arg), void *arg)
 {
+	struct pp_tunnel_host host = {.loop = &w->loop,
+	                              .pool = &w->pool,
+	                              .stats = &w->stats,
+	                              .worker = id,
+	                              .next_id = next_conn_id,
+	                              .resume_soon = resume_soon,
+	                              .on_freed = tunnel_freed,
+	                              .arg = w};
 	size_t i = 0;
 
 	memset(w, 0, sizeof(*w));
@@ -343,7 +370,9 @@ pp_worker_init(struct pp_worker *w, int id, struct pp_config *conf,
 	uv_idle_init(&w->loop, &w->resume);
 	w->resume.data = w;
 	if (pp_bufpool_init(&w->pool, POOL_SPARE) != 0 ||
-	    (w->sessions = pp_session_cache_new(SESSION_SLOTS)) == NULL ||
+	    (host.sessions = w->sessions =
+	         pp_session_cache_new(SESSION_SLOTS)) == NULL ||
+	    (w->tunnels = pp_tunnels_new(&host)) == NULL ||
 	    (w->listeners =
 	         /* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	     calloc(conf->ntunnels + 1, sizeof(*w->listeners))) == NULL)
@@ -414,6 +443,7 @@ pp_worker_join(struct pp_worker *w)
 {
 	uv_thread_join(&w->thread);
 	uv_loop_close(&w->loop);
+	pp_tunnels_free(w->tunnels);
 	pp_bufpool_destroy(&w->pool);
 	pp_session_cache_free(w->sessions);
 	pp_swap_free(atomic_exchange(&w->pending_swap, NULL), NULL, 0);

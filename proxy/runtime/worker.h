@@ -15,9 +15,8 @@
 
 #include "config/config.h"
 #include "tls/session_cache.h"
+#include "tunnel/tunnel.h"
 #include "util/bufpool.h"
-
-struct pp_tunnel;
 
 /* A listening socket polled by one worker. */
 struct pp_listener {
@@ -38,19 +37,12 @@ struct pp_swap {
 	int *fds;
 };
 
-/* Counters a worker alone writes; readers sum them across workers (the
- * per-tunnel metrics live in the tunnel's limit record, ops/metrics.h). */
-struct pp_worker_stats {
-	atomic_ullong active; /* tunnels open: the drain waits for zero */
-	atomic_ullong peak;   /* most open at once since the runtime took it */
-};
-
 struct pp_worker {
 	int id;
 	uv_loop_t loop;
 	uv_thread_t thread;
 	uv_async_t wake;
-	uv_idle_t resume;
+	uv_idle_t resume;           /* runs the tunnels' deferred work */
 	void (*on_exit)(void *arg); /* the loop ended (on the thread) */
 	void *exit_arg;
 	struct pp_config *conf; /* reference held */
@@ -59,14 +51,14 @@ struct pp_worker {
 	size_t nlisteners;
 	int listening;
 
-	struct pp_tunnel *tunnels; /* every open tunnel, for drain/abort */
-	size_t ntunnels;
-	struct pp_tunnel *deferred; /* tunnels to pump again soon */
-
+	struct pp_tunnels *tunnels; /* the worker is their host */
 	struct pp_bufpool pool;
 	struct pp_session_cache *sessions; /* client TLS sessions per target */
 	uint64_t conn_seq;
-	struct pp_worker_stats stats;
+	/* Tunnels open and their peak, written by the tunnel set; readers sum
+	 * them across workers (the per-tunnel metrics live in the tunnel's
+	 * limit record, ops/metrics.h). */
+	struct pp_tunnel_stats stats;
 
 	atomic_int cmd_stop_accepting;
 	atomic_int cmd_abort;
@@ -121,13 +113,5 @@ void pp_swap_free(struct pp_swap *s, struct pp_listener **keep, size_t nkeep);
 
 /* pp_worker_join(w): wait for the thread to end and free its resources. */
 void pp_worker_join(struct pp_worker *w);
-
-/* pp_worker_resume_soon(w): run pp_tunnel_run_deferred on the next loop
- * turn. */
-void pp_worker_resume_soon(struct pp_worker *w);
-
-/* pp_worker_tunnel_freed(w): a tunnel of ${w} is gone; lets a stopping
- * worker end once its last tunnel is. */
-void pp_worker_tunnel_freed(struct pp_worker *w);
 
 #endif

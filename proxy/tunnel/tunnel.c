@@ -1,6 +1,9 @@
-#include "tunnel/tunnel.h"
+/*
+ * The state machine of one tunnel: handshake, dial, pump with half-close,
+ * close.  Its sides are side.c's, its set is set.c's; the CONNECT front
+ * end (connect_front.c) and what the app is told (tell.c) hook in here.
+ */
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,70 +13,18 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <uv.h>
 
-#include "net/addr.h"
-#include "config/nodedata.h"
 #include "identity/connect.h"
 #include "identity/tellapp.h"
+#include "net/addr.h"
 #include "net/dial.h"
-#include "runtime/limits.h"
-#include "runtime/worker.h"
-#include "tls/context.h"
 #include "tls/session_cache.h"
-#include "tunnel/side.h"
+#include "tunnel/internal.h"
+#include "util/bufpool.h"
 #include "util/log.h"
-
-/* Records moved per direction before yielding to other tunnels. */
-#define PUMP_BUDGET 16
-
-enum tstate { T_REQUEST, T_HANDSHAKE, T_DIAL, T_PUMP, T_LINGER, T_CLOSING };
 
 /* How long a refused client gets to read our alert before the close. */
 #define LINGER_MS 2000
-
-struct pipe {
-	uint8_t *buf;
-	uint32_t off, len;
-	uint64_t bytes;
-	atomic_ullong *metric; /* the tunnel's bytes_total for this direction */
-};
-
-struct pp_tunnel {
-	struct pp_tunnel *prev, *next;   /* worker's open tunnels */
-	struct pp_tunnel *dprev, *dnext; /* worker's deferred tunnels */
-	int deferred;
-	struct pp_worker *w;
-	const struct pp_tunnel_conf *tc;
-	struct pp_config *conf; /* reference held for the tunnel's life */
-	enum tstate state;
-	struct pp_side acc; /* the accepted connection */
-	struct pp_side up;  /* the connection we made */
-	struct pp_side *tls;
-	struct pipe fwd;  /* acc -> up */
-	struct pipe back; /* up -> acc */
-	uv_timer_t timer; /* handshake timeout, then idle timeout */
-	struct pp_dial *dial;
-	int handles; /* open handles and the dial: freed at zero */
-	uint64_t id;
-	uint64_t start_ms, last_ms;
-	char remote[PP_HOST_MAX + 16]; /* unix:<sun_path> fits */
-	char target[PP_HOST_MAX + 16];
-	struct pp_tls_conn tlsc; /* verdict and session slot of the TLS side */
-	struct pp_limit *limit;  /* counts this tunnel (max_connections) */
-	struct pp_limit *peer_limit; /* and its peer's, once counted there */
-	char peer_counted[PP_PEER_ID_MAX + 1];
-	struct pp_connect_req *req; /* T_REQUEST: the CONNECT head so far */
-	int via_connect; /* the app asked by CONNECT: it gets 200 or 502 */
-	int counted;     /* its connections_total result is counted */
-	uint64_t hs_start_ns;
-
-	struct pp_tellapp *tell; /* what the app learns of the caller */
-	struct pp_httpid *http;  /* its HTTP rewriter, or NULL */
-	struct pipe hin; /* http_identity: client bytes not yet rewritten */
-	const char *bad_request; /* why the caller's HTTP was refused */
-	int bad_replied;         /* ... and the 400 is on its way */
-};
 
 /* The metrics of the tunnel configuration ${t} runs under now. */
 static struct pp_tstats *
@@ -93,8 +44,8 @@ count_result(struct pp_tunnel *t, enum pp_result r)
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
-static void pump(struct pp_tunnel *t);
-static void handshake_step(struct pp_tunnel *t);
+static void on_dialed(void *arg, int fd, int status, const char *why,
+                      const char *peer);
 
 /* Drop one of the tunnel's holds (a handle or the dial); the last frees
  * it. */
@@ -107,19 +58,10 @@ tunnel_release(struct pp_tunnel *t)
 	pp_tellapp_free(t->tell);
 	pp_side_release(&t->acc);
 	pp_side_release(&t->up);
-	if (t->prev != NULL)
-		t->prev->next = t->next;
-	else
-		t->w->tunnels = t->next;
-	if (t->next != NULL)
-		t->next->prev = t->prev;
-	t->w->ntunnels--;
 	if (t->limit != NULL) /* a tunnel freed before it was closed */
 		pp_limit_leave(t->limit);
-	atomic_fetch_sub_explicit(&t->w->stats.active, 1, memory_order_relaxed);
 	pp_config_unref(t->conf);
-	pp_worker_tunnel_freed(t->w);
-	free(t);
+	pp_tunnels_forget(t);
 }
 
 static void
@@ -128,45 +70,26 @@ on_closed(uv_handle_t *h)
 	tunnel_release(h->data);
 }
 
-static void
-undefer(struct pp_tunnel *t)
+/* Let the loop watch side ${s} of ${t}: one more handle to close. */
+static int
+watch(struct pp_tunnel *t, struct pp_side *s)
 {
-	if (!t->deferred)
-		return;
-	if (t->dprev != NULL)
-		t->dprev->dnext = t->dnext;
-	else
-		t->w->deferred = t->dnext;
-	if (t->dnext != NULL)
-		t->dnext->dprev = t->dprev;
-	t->dprev = t->dnext = NULL;
-	t->deferred = 0;
-}
-
-static void
-defer(struct pp_tunnel *t)
-{
-	if (t->deferred)
-		return;
-	t->deferred = 1;
-	t->dprev = NULL;
-	t->dnext = t->w->deferred;
-	if (t->dnext != NULL)
-		t->dnext->dprev = t;
-	t->w->deferred = t;
-	pp_worker_resume_soon(t->w);
+	if (pp_side_watch(s, t->host->loop, on_poll, t) != 0)
+		return (-1);
+	t->handles++;
+	return (0);
 }
 
 static void
 log_closed(struct pp_tunnel *t, const char *reason, const char *detail)
 {
 	struct pp_logline l;
-	uint64_t now = uv_now(&t->w->loop);
+	uint64_t now = uv_now(t->host->loop);
 
 	pp_log_begin(&l, PP_LOG_INFO, "tunnel_closed");
 	pp_log_str(&l, "tunnel", t->tc->name);
 	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
-	pp_log_u64(&l, "worker", (uint64_t)t->w->id);
+	pp_log_u64(&l, "worker", (uint64_t)t->host->worker);
 	pp_log_str(&l, "peer",
 	           t->tlsc.verdict.peer_id[0] ? t->tlsc.verdict.peer_id : "-");
 	pp_log_str(&l, "remote", t->remote);
@@ -184,11 +107,12 @@ log_closed(struct pp_tunnel *t, const char *reason, const char *detail)
 	pp_log_end(&l);
 }
 
-/* End the tunnel.  ${reason} NULL: the caller already logged why. */
-static void
-tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
-             enum pp_close_mode mode)
+void
+pp_tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
+                enum pp_close_mode mode)
 {
+	struct pp_bufpool *pool = t->host->pool;
+
 	if (t->state == T_CLOSING)
 		return;
 	/* The tunnel's and the peer's slots are free before anyone can read
@@ -203,26 +127,16 @@ tunnel_close(struct pp_tunnel *t, const char *reason, const char *detail,
 	if (reason != NULL)
 		log_closed(t, reason, detail);
 	t->state = T_CLOSING;
-	undefer(t);
-	pp_bufpool_put(&t->w->pool, t->fwd.buf);
-	pp_bufpool_put(&t->w->pool, t->back.buf);
-	pp_bufpool_put(&t->w->pool, t->hin.buf);
+	pp_tunnels_undefer(t);
+	pp_bufpool_put(pool, t->fwd.buf);
+	pp_bufpool_put(pool, t->back.buf);
+	pp_bufpool_put(pool, t->hin.buf);
 	t->fwd.buf = t->back.buf = t->hin.buf = NULL;
 	if (t->dial != NULL)
 		pp_dial_cancel(t->dial); /* its callback drops the handle */
 	pp_side_close(&t->acc, mode, on_closed);
 	pp_side_close(&t->up, mode, on_closed);
 	uv_close((uv_handle_t *)&t->timer, on_closed);
-}
-
-/* Let the loop watch side ${s} of ${t}: one more handle to close. */
-static int
-side_poll_init(struct pp_tunnel *t, struct pp_side *s)
-{
-	if (pp_side_watch(s, &t->w->loop, on_poll, t) != 0)
-		return (-1);
-	t->handles++;
-	return (0);
 }
 
 /* The close reason for an I/O failure on ${s} with no TLS-specific one. */
@@ -232,19 +146,16 @@ reset_reason(struct pp_tunnel *t, const struct pp_side *s)
 	return (s == &t->acc ? "client_reset" : "target_reset");
 }
 
-static ssize_t http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason,
-                         char *detail, size_t dlen);
-static int bad_request_reply(struct pp_tunnel *t, struct pipe *p);
-
 /* Move bytes ${src} -> ${dst} through ${p} until something would block.
  * Return 0, or -1 if the tunnel was closed. */
 static int
 pipe_run(struct pp_tunnel *t, struct pp_side *src, struct pp_side *dst,
-         struct pipe *p)
+         struct pp_pipe *p)
 {
+	struct pp_bufpool *pool = t->host->pool;
 	const char *reason = NULL;
 	char detail[256] = "";
-	int budget = PUMP_BUDGET;
+	int budget = PP_PUMP_BUDGET;
 	ssize_t n;
 
 	for (;;) {
@@ -260,11 +171,11 @@ pipe_run(struct pp_tunnel *t, struct pp_side *src, struct pp_side *dst,
 			p->bytes += (uint64_t)n;
 			atomic_fetch_add_explicit(p->metric, (uint64_t)n,
 			                          memory_order_relaxed);
-			t->last_ms = uv_now(&t->w->loop);
+			t->last_ms = uv_now(t->host->loop);
 			continue;
 		}
 		if (p->buf != NULL) {
-			pp_bufpool_put(&t->w->pool, p->buf);
+			pp_bufpool_put(pool, p->buf);
 			p->buf = NULL;
 		}
 		if (src->eof) {
@@ -277,41 +188,43 @@ pipe_run(struct pp_tunnel *t, struct pp_side *src, struct pp_side *dst,
 			goto fail_dst;
 		}
 		if (budget-- == 0) {
-			defer(t);
+			pp_tunnels_defer(t);
 			return (0);
 		}
-		if ((p->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-			tunnel_close(t, "error", "out of memory",
-			             PP_CLOSE_ABORT);
+		if ((p->buf = pp_bufpool_get(pool)) == NULL) {
+			pp_tunnel_close(t, "error", "out of memory",
+			                PP_CLOSE_ABORT);
 			return (-1);
 		}
 		p->off = 0;
 		if (p == &t->fwd && t->http != NULL)
-			n = http_fill(t, p->buf, &reason, detail,
-			              sizeof(detail));
+			n = pp_tell_fill(t, p->buf, &reason, detail,
+			                 sizeof(detail));
 		else
 			n = pp_side_read(src, p->buf, PP_BUF_SIZE, &reason,
 			                 detail, sizeof(detail));
 		if (n > 0) {
 			p->len = (uint32_t)n;
-		} else if (n == 0 && p == &t->back && bad_request_reply(t, p)) {
+		} else if (n == 0 && p == &t->back &&
+		           pp_tell_bad_request_reply(t, p)) {
 			continue;
 		} else if (n == 0) {
 			src->eof = 1;
 		} else if (n == PP_IO_AGAIN) {
-			pp_bufpool_put(&t->w->pool, p->buf);
+			pp_bufpool_put(pool, p->buf);
 			p->buf = NULL;
 			return (0);
 		} else {
-			tunnel_close(t, reason ? reason : reset_reason(t, src),
-			             detail, PP_CLOSE_ABORT);
+			pp_tunnel_close(t,
+			                reason ? reason : reset_reason(t, src),
+			                detail, PP_CLOSE_ABORT);
 			return (-1);
 		}
 	}
 
 fail_dst:
-	tunnel_close(t, reason ? reason : reset_reason(t, dst), detail,
-	             PP_CLOSE_ABORT);
+	pp_tunnel_close(t, reason ? reason : reset_reason(t, dst), detail,
+	                PP_CLOSE_ABORT);
 	return (-1);
 }
 
@@ -325,20 +238,19 @@ pump(struct pp_tunnel *t)
 		return;
 	if (t->acc.eof && t->up.eof && t->fwd.len == 0 && t->back.len == 0 &&
 	    t->acc.shut && t->up.shut) {
-		tunnel_close(t, t->bad_request ? "bad_request" : "done",
-		             t->bad_request, PP_CLOSE_GRACEFUL);
+		pp_tunnel_close(t, t->bad_request ? "bad_request" : "done",
+		                t->bad_request, PP_CLOSE_GRACEFUL);
 		return;
 	}
 	pp_side_update(&t->acc);
 	pp_side_update(&t->up);
 }
 
-/* A small reply to a plain client (CONNECT answers): it fits the empty
- * socket buffer of a fresh connection, so one send does. */
-static void
-reply(struct pp_tunnel *t, const char *msg)
+void
+pp_tunnel_resume(struct pp_tunnel *t)
 {
-	(void)!send(t->acc.fd, msg, strlen(msg), MSG_NOSIGNAL);
+	if (t->state == T_PUMP)
+		pump(t);
 }
 
 static void
@@ -346,10 +258,10 @@ on_idle_timer(uv_timer_t *h)
 {
 	struct pp_tunnel *t = h->data;
 	uint64_t idle = t->tc->idle_timeout_ms;
-	uint64_t quiet = uv_now(&t->w->loop) - t->last_ms;
+	uint64_t quiet = uv_now(t->host->loop) - t->last_ms;
 
 	if (quiet >= idle) {
-		tunnel_close(t, "idle_timeout", NULL, PP_CLOSE_GRACEFUL);
+		pp_tunnel_close(t, "idle_timeout", NULL, PP_CLOSE_GRACEFUL);
 		return;
 	}
 	uv_timer_start(&t->timer, on_idle_timer, idle - quiet, 0);
@@ -362,8 +274,8 @@ start_pumping(struct pp_tunnel *t)
 	t->fwd.metric = &stats_of(t)->bytes_up;
 	t->back.metric = &stats_of(t)->bytes_down;
 	if (t->via_connect)
-		reply(t, pp_connect_200);
-	t->last_ms = uv_now(&t->w->loop);
+		pp_connect_front_reply(t, pp_connect_200);
+	t->last_ms = uv_now(t->host->loop);
 	uv_timer_stop(&t->timer);
 	if (t->tc->idle_timeout_ms > 0)
 		uv_timer_start(&t->timer, on_idle_timer, t->tc->idle_timeout_ms,
@@ -403,7 +315,7 @@ log_refused(struct pp_tunnel *t, const char *reason, const char *detail)
 static void
 on_linger_timeout(uv_timer_t *h)
 {
-	tunnel_close(h->data, NULL, NULL, PP_CLOSE_GRACEFUL);
+	pp_tunnel_close(h->data, NULL, NULL, PP_CLOSE_GRACEFUL);
 }
 
 /* A TLS 1.3 client learns of its refusal from our alert on its first read.
@@ -429,8 +341,8 @@ refused_close(struct pp_tunnel *t)
 		return;
 	}
 	if (t->via_connect)
-		reply(t, pp_connect_502);
-	tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
+		pp_connect_front_reply(t, pp_connect_502);
+	pp_tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
 }
 
 static void
@@ -440,157 +352,11 @@ on_handshake_timeout(uv_timer_t *h)
 
 	log_refused(t, "handshake_timeout",
 	            "TLS handshake not finished in time");
-	tunnel_close(t, NULL, NULL, PP_CLOSE_ABORT);
+	pp_tunnel_close(t, NULL, NULL, PP_CLOSE_ABORT);
 }
 
-static void on_dialed(void *arg, int fd, int status, const char *why,
-                      const char *peer);
-
-/* ---- telling the app who called: PROXY header, HTTP identity ---- */
-
-/* The target is connected: if the tunnel tells the app who called,
- * gather it and put the PROXY header at the front of the app-bound pipe,
- * ahead of any caller byte.  Return 0, or -1 if the tunnel is closing. */
-static int
-tell_start(struct pp_tunnel *t)
-{
-	int n;
-
-	if (!pp_tellapp_wanted(t->tc))
-		return (0);
-	if ((t->tell =
-	         pp_tellapp_new(t->tc, t->acc.ssl, t->tlsc.verdict.peer_id,
-	                        t->acc.fd, t->id)) == NULL) {
-		tunnel_close(t, "error", "cannot gather the caller's identity",
-		             PP_CLOSE_ABORT);
-		return (-1);
-	}
-	t->http = pp_tellapp_http(t->tell);
-	if (t->tc->proxy_protocol == PP_PROXY_PROTOCOL_OFF)
-		return (0);
-	if ((t->fwd.buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-		tunnel_close(t, "error", "out of memory", PP_CLOSE_ABORT);
-		return (-1);
-	}
-	if ((n = pp_tellapp_header(t->tell, t->fwd.buf, PP_BUF_SIZE)) < 0) {
-		tunnel_close(t, "error", "PROXY header too large",
-		             PP_CLOSE_ABORT);
-		return (-1);
-	}
-	t->fwd.off = 0;
-	t->fwd.len = (uint32_t)n;
-	return (0);
-}
-
-/* How long the app may take to answer the requests before a refused one
- * and close (or the idle timeout, if shorter); then the tunnel is cut. */
-#define BAD_REQUEST_GRACE_MS 10000
-
-static void
-on_bad_request_timeout(uv_timer_t *h)
-{
-	struct pp_tunnel *t = h->data;
-
-	tunnel_close(t, "bad_request", t->bad_request, PP_CLOSE_ABORT);
-}
-
-/* The caller's HTTP is refused: the app gets no more of it (an end of
- * stream), and the caller a 400 once the app has answered what came
- * before. */
-static void
-http_refused(struct pp_tunnel *t)
-{
-	struct pp_logline l;
-
-	t->bad_request = pp_httpid_error(t->http);
-	pp_log_begin(&l, PP_LOG_WARN, "http_refused");
-	pp_log_str(&l, "tunnel", t->tc->name);
-	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
-	pp_log_str(&l, "peer", pp_tellapp_peer(t->tell));
-	pp_log_str(&l, "remote", t->remote);
-	pp_log_str(&l, "detail", t->bad_request);
-	pp_log_end(&l);
-	uv_timer_stop(&t->timer); /* the idle timeout, if any */
-	uv_timer_start(&t->timer, on_bad_request_timeout,
-	               t->tc->idle_timeout_ms > 0 &&
-	                       t->tc->idle_timeout_ms < BAD_REQUEST_GRACE_MS
-	                   ? t->tc->idle_timeout_ms
-	                   : BAD_REQUEST_GRACE_MS,
-	               0);
-}
-
-/* Fill ${out} with the caller's bytes as the app must see them: as
- * side_read, bytes written, 0 at the end (of the caller's stream or of
- * acceptable HTTP), PP_IO_AGAIN or PP_IO_ERROR. */
-static ssize_t
-http_fill(struct pp_tunnel *t, uint8_t *out, const char **reason, char *detail,
-          size_t dlen)
-{
-	struct pipe *in = &t->hin;
-	struct pp_httpid *rw = t->http;
-	size_t used, made;
-	ssize_t n;
-	int rc;
-
-	while (t->bad_request == NULL) {
-		if (in->len > 0 || pp_httpid_pending(rw)) {
-			rc = pp_httpid_feed(
-			    rw, in->buf != NULL ? in->buf + in->off : NULL,
-			    in->len, &used, out, PP_BUF_SIZE, &made);
-			in->off += (uint32_t)used;
-			in->len -= (uint32_t)used;
-			if (in->len == 0) {
-				pp_bufpool_put(&t->w->pool, in->buf);
-				in->buf = NULL;
-			}
-			if (rc != 0)
-				http_refused(t);
-			if (made > 0)
-				return ((ssize_t)made);
-			if (used == 0 && rc == 0) {
-				*reason = "error";
-				snprintf(detail, dlen, "HTTP rewriter stalled");
-				return (PP_IO_ERROR);
-			}
-			continue;
-		}
-		if (in->buf == NULL &&
-		    (in->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-			*reason = "error";
-			snprintf(detail, dlen, "out of memory");
-			return (PP_IO_ERROR);
-		}
-		in->off = 0;
-		n = pp_side_read(&t->acc, in->buf, PP_BUF_SIZE, reason, detail,
-		                 dlen);
-		if (n <= 0) {
-			pp_bufpool_put(&t->w->pool, in->buf);
-			in->buf = NULL;
-			return (n);
-		}
-		in->len = (uint32_t)n;
-	}
-	return (0);
-}
-
-/* The app ended its stream: if the caller's HTTP was refused, put the 400
- * in ${p} (the caller-bound pipe) as the app's last bytes.  Return 1 if
- * it did. */
-static int
-bad_request_reply(struct pp_tunnel *t, struct pipe *p)
-{
-	size_t n = strlen(pp_connect_400);
-
-	if (t->bad_request == NULL || t->bad_replied)
-		return (0);
-	t->bad_replied = 1;
-	memcpy(p->buf, pp_connect_400, n);
-	p->len = (uint32_t)n;
-	return (1);
-}
-
-static void
-start_dial(struct pp_tunnel *t)
+void
+pp_tunnel_dial(struct pp_tunnel *t)
 {
 	const struct pp_addr *targets = t->tc->targets;
 	size_t n = t->tc->ntargets;
@@ -605,11 +371,11 @@ start_dial(struct pp_tunnel *t)
 		}
 	}
 	t->state = T_DIAL;
-	t->dial = pp_dial_start(&t->w->loop, targets, n,
+	t->dial = pp_dial_start(t->host->loop, targets, n,
 	                        t->tc->connect_timeout_ms, on_dialed, t);
 	if (t->dial == NULL) {
-		tunnel_close(t, "error", "cannot start connecting",
-		             PP_CLOSE_ABORT);
+		pp_tunnel_close(t, "error", "cannot start connecting",
+		                PP_CLOSE_ABORT);
 		return;
 	}
 	t->handles++;
@@ -694,7 +460,7 @@ handshake_step(struct pp_tunnel *t)
 	pp_tstats_handshake(stats_of(t), (uv_hrtime() - t->hs_start_ns) / 1000);
 	count_result(t, PP_RESULT_ESTABLISHED);
 	if (t->tc->kind == PP_TUNNEL_INBOUND)
-		start_dial(t);
+		pp_tunnel_dial(t);
 	else
 		start_pumping(t);
 }
@@ -717,7 +483,7 @@ keep_session(struct pp_tls_conn *c, SSL_SESSION *sess)
 	struct pp_tunnel *t =
 	    (struct pp_tunnel *)((char *)c - offsetof(struct pp_tunnel, tlsc));
 	SSL_SESSION **slot = pp_session_cache_slot(
-	    t->w->sessions, t->tc->session_key, t->target);
+	    t->host->sessions, t->tc->session_key, t->target);
 
 	if (slot == NULL) {
 		SSL_SESSION_free(sess);
@@ -731,6 +497,8 @@ static void
 on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 {
 	struct pp_tunnel *t = arg;
+	struct sockaddr_storage ss = {0};
+	socklen_t sslen = sizeof(ss);
 
 	t->dial = NULL;
 	snprintf(t->target, sizeof(t->target), "%s", peer);
@@ -743,178 +511,44 @@ on_dialed(void *arg, int fd, int status, const char *why, const char *peer)
 	t->handles--;
 	if (fd < 0) {
 		if (t->via_connect)
-			reply(t, pp_connect_502);
+			pp_connect_front_reply(t, pp_connect_502);
 		count_result(t, PP_RESULT_UPSTREAM_ERROR);
-		tunnel_close(t,
-		             status == UV_ETIMEDOUT ? "connect_timeout"
-		                                    : "connect_failed",
-		             why, PP_CLOSE_GRACEFUL);
+		pp_tunnel_close(t,
+		                status == UV_ETIMEDOUT ? "connect_timeout"
+		                                       : "connect_failed",
+		                why, PP_CLOSE_GRACEFUL);
 		return;
 	}
-	struct sockaddr_storage ss = {0};
-	socklen_t sslen = sizeof(ss);
 	t->up.fd = fd;
 	t->up.tcp = getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 &&
 	            ss.ss_family != AF_UNIX;
-	if (side_poll_init(t, &t->up) != 0) {
-		tunnel_close(t, "error", "cannot watch upstream socket",
-		             PP_CLOSE_ABORT);
+	if (watch(t, &t->up) != 0) {
+		pp_tunnel_close(t, "error", "cannot watch upstream socket",
+		                PP_CLOSE_ABORT);
 		return;
 	}
 	if (t->tc->kind == PP_TUNNEL_INBOUND) {
-		if (tell_start(t) == 0)
+		if (pp_tell_start(t) == 0)
 			start_pumping(t);
 		return;
 	}
 	if (t->tc->session_resumption) {
 		SSL_SESSION **slot = pp_session_cache_slot(
-		    t->w->sessions, t->tc->session_key, t->target);
+		    t->host->sessions, t->tc->session_key, t->target);
 		t->tlsc.offer = slot != NULL ? *slot : NULL;
 		t->tlsc.keep_session = keep_session;
 	}
-	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, &t->w->pool, &t->tlsc);
+	t->up.ssl = pp_tls_ssl_new(t->tc->ctx, fd, t->host->pool, &t->tlsc);
 	if (t->up.ssl == NULL ||
 	    (t->tc->server_name != NULL && !pp_addr_is_ip(t->tc->server_name) &&
 	     !SSL_set_tlsext_host_name(t->up.ssl, t->tc->server_name))) {
-		tunnel_close(t, "error", "cannot create TLS connection",
-		             PP_CLOSE_ABORT);
+		pp_tunnel_close(t, "error", "cannot create TLS connection",
+		                PP_CLOSE_ABORT);
 		return;
 	}
 	SSL_set_connect_state(t->up.ssl);
 	t->tls = &t->up;
 	start_handshake(t);
-}
-
-/* ---- HTTP CONNECT: choose the outbound tunnel by peer id ---- */
-
-static void
-request_refused(struct pp_tunnel *t, const char *reply_msg, const char *reason,
-                const char *detail)
-{
-	struct pp_logline l;
-
-	pp_log_begin(&l, PP_LOG_WARN, "connect_refused");
-	pp_log_str(&l, "tunnel", t->tc->name);
-	pp_log_fmt(&l, "conn", "%016llx", (unsigned long long)t->id);
-	pp_log_str(&l, "remote", t->remote);
-	pp_log_str(&l, "reason", reason);
-	pp_log_str(&l, "detail", detail);
-	pp_log_end(&l);
-	reply(t, reply_msg);
-	tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
-}
-
-/* The head is complete: find the active peer's outbound tunnel. */
-static void
-request_done(struct pp_tunnel *t)
-{
-	const struct pp_tunnel_conf *out = NULL;
-	char id[PP_PEER_ID_MAX + 1], why[256];
-
-	if (pp_connect_peer(t->req, id, sizeof(id)) != 0) {
-		request_refused(t, pp_connect_400, "bad_request",
-		                "the target is not <peer-id>:<port>");
-		return;
-	}
-	for (size_t i = 0; i < t->conf->ntunnels; i++) {
-		const struct pp_tunnel_conf *c = &t->conf->tunnels[i];
-		if (c->kind == PP_TUNNEL_OUTBOUND && c->peer != NULL &&
-		    strcmp(c->peer, id) == 0)
-			out = c;
-	}
-	if (out == NULL) {
-		snprintf(why, sizeof(why), "no active peer %s", id);
-		request_refused(t, pp_connect_403, "unknown_peer", why);
-		return;
-	}
-	if (t->tc->gate_dir != NULL &&
-	    pp_nodedata_gate(t->tc->gate_dir, id, why, sizeof(why)) != 0) {
-		request_refused(t, pp_connect_403, "peer_inactive", why);
-		return;
-	}
-	free(t->req);
-	t->req = NULL;
-	t->acc.want = 0;
-	pp_side_update(&t->acc);
-	uv_timer_stop(&t->timer);
-	t->tc = out;
-	t->via_connect = 1;
-	start_dial(t);
-}
-
-/* The parser refuses a head at PP_CONNECT_HEAD_MAX bytes, so the buffer
- * that collects it never fills. */
-_Static_assert(PP_BUF_SIZE > PP_CONNECT_HEAD_MAX,
-               "a CONNECT head fits in one buffer");
-
-static void
-request_read(struct pp_tunnel *t)
-{
-	struct pipe *p = &t->fwd;
-	const char *reason = NULL;
-	char detail[128];
-	size_t used;
-	ssize_t n;
-	int r;
-
-	if (p->buf == NULL && (p->buf = pp_bufpool_get(&t->w->pool)) == NULL) {
-		tunnel_close(t, "error", "out of memory", PP_CLOSE_ABORT);
-		return;
-	}
-	n = pp_side_read(&t->acc, p->buf + p->len, PP_BUF_SIZE - p->len,
-	                 &reason, detail, sizeof(detail));
-	if (n == PP_IO_AGAIN)
-		return;
-	if (n <= 0) {
-		/* The app gave up: nothing to log. */
-		tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
-		return;
-	}
-	r = pp_connect_feed(t->req, (char *)p->buf + p->len, (size_t)n, &used);
-	if (r < 0) {
-		request_refused(t, pp_connect_400, "bad_request",
-		                t->req->too_large
-		                    ? "request head too large"
-		                    : "not a well-formed CONNECT request");
-		return;
-	}
-	if (r == 0) {
-		p->len += (uint32_t)n;
-		return;
-	}
-	/* Bytes after the head are the app's first tunnel data. */
-	p->off = p->len + (uint32_t)used;
-	p->len = p->len + (uint32_t)n - p->off;
-	if (p->len == 0) {
-		pp_bufpool_put(&t->w->pool, p->buf);
-		p->buf = NULL;
-		p->off = 0;
-	}
-	request_done(t);
-}
-
-static void
-on_request_timeout(uv_timer_t *h)
-{
-	struct pp_tunnel *t = h->data;
-
-	request_refused(t, pp_connect_400, "bad_request",
-	                "request not complete in time");
-}
-
-static void
-start_request(struct pp_tunnel *t)
-{
-	if ((t->req = malloc(sizeof(*t->req))) == NULL) {
-		tunnel_close(t, "error", "out of memory", PP_CLOSE_ABORT);
-		return;
-	}
-	pp_connect_init(t->req);
-	t->state = T_REQUEST;
-	uv_timer_start(&t->timer, on_request_timeout,
-	               t->tc->handshake_timeout_ms, 0);
-	t->acc.want = UV_READABLE;
-	pp_side_update(&t->acc);
 }
 
 static void
@@ -930,13 +564,13 @@ on_poll(uv_poll_t *h, int status, int events)
 		getsockopt(h == &t->acc.poll ? t->acc.fd : t->up.fd, SOL_SOCKET,
 		           SO_ERROR, &err, &len);
 		if (t->state == T_LINGER) /* the refusal is logged already */
-			tunnel_close(t, NULL, NULL, PP_CLOSE_ABORT);
+			pp_tunnel_close(t, NULL, NULL, PP_CLOSE_ABORT);
 		else
-			tunnel_close(t,
-			             h == &t->acc.poll ? "client_reset"
-			                               : "target_reset",
-			             err ? strerror(err) : "connection error",
-			             PP_CLOSE_ABORT);
+			pp_tunnel_close(
+			    t,
+			    h == &t->acc.poll ? "client_reset" : "target_reset",
+			    err ? strerror(err) : "connection error",
+			    PP_CLOSE_ABORT);
 		return;
 	}
 	switch (t->state) {
@@ -947,72 +581,24 @@ on_poll(uv_poll_t *h, int status, int events)
 		pump(t);
 		break;
 	case T_REQUEST:
-		request_read(t);
+		pp_connect_front_read(t);
 		break;
 	case T_LINGER:
-		if (pp_side_discard(&t->acc, PUMP_BUDGET) != 0)
-			tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
+		if (pp_side_discard(&t->acc, PP_PUMP_BUDGET) != 0)
+			pp_tunnel_close(t, NULL, NULL, PP_CLOSE_GRACEFUL);
 		break;
 	default:
 		break;
 	}
 }
 
-/* A connection id unique in the process and unlikely to repeat across
- * restarts: the worker's sequence (seeded from the clock) and its id,
- * mixed. */
-static uint64_t
-conn_id(struct pp_worker *w)
-{
-	uint64_t z = ((uint64_t)w->id << 56) + ++w->conn_seq;
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return (z ^ (z >> 31));
-}
-
-/* Over max_connections: close at once, before any TLS work, and say so. */
-static void
-refuse_over_limit(const struct pp_tunnel_conf *tc, int fd,
-                  const struct sockaddr *sa, socklen_t salen)
-{
-	struct pp_logline l;
-	char remote[PP_HOST_MAX + 16]; /* unix:<sun_path> fits */
-
-	close(fd);
-	pp_tstats_failure(pp_limit_stats(tc->limit), "max_connections");
-	pp_tstats_result(pp_limit_stats(tc->limit), PP_RESULT_LIMITED);
-	pp_sockaddr_format(sa, salen, remote, sizeof(remote));
-	pp_log_begin(&l, PP_LOG_WARN, "connection_refused");
-	pp_log_str(&l, "tunnel", tc->name);
-	pp_log_str(&l, "remote", remote);
-	pp_log_str(&l, "reason", "max_connections");
-	pp_log_u64(&l, "limit", tc->max_connections);
-	pp_log_end(&l);
-}
-
 void
-pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
-                const struct sockaddr *sa, socklen_t salen)
+pp_tunnel_open(struct pp_tunnel *t, int fd, const struct sockaddr *sa,
+               socklen_t salen)
 {
-	struct pp_tunnel *t;
+	const struct pp_tunnel_conf *tc = t->tc;
 
-	if (pp_limit_enter(tc->limit, tc->max_connections) != 0) {
-		refuse_over_limit(tc, fd, sa, salen);
-		return;
-	}
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		pp_limit_leave(tc->limit);
-		close(fd);
-		pp_log_msg(PP_LOG_ERROR, "accept_failed", "out of memory");
-		return;
-	}
-	t->w = w;
-	t->tc = tc;
-	t->limit = tc->limit;
-	t->conf = pp_config_ref(w->conf);
-	t->id = conn_id(w);
-	t->start_ms = uv_now(&w->loop);
+	t->start_ms = uv_now(t->host->loop);
 	t->fwd.metric = &stats_of(t)->bytes_up;    /* again once pumping: */
 	t->back.metric = &stats_of(t)->bytes_down; /* CONNECT moves tc */
 	pp_side_init(&t->acc, fd, sa->sa_family != AF_UNIX, "client");
@@ -1020,58 +606,31 @@ pp_tunnel_start(struct pp_worker *w, const struct pp_tunnel_conf *tc, int fd,
 	pp_sockaddr_format(sa, salen, t->remote, sizeof(t->remote));
 	pp_socket_tune(fd, t->acc.tcp);
 
-	t->next = w->tunnels;
-	if (t->next != NULL)
-		t->next->prev = t;
-	w->tunnels = t;
-	w->ntunnels++;
-	unsigned long long open =
-	    1 + atomic_fetch_add_explicit(&w->stats.active, 1,
-	                                  memory_order_relaxed);
-	if (open > atomic_load_explicit(&w->stats.peak, memory_order_relaxed))
-		atomic_store_explicit(&w->stats.peak, open,
-		                      memory_order_relaxed);
-
-	uv_timer_init(&w->loop, &t->timer);
+	uv_timer_init(t->host->loop, &t->timer);
 	t->timer.data = t;
 	t->handles = 1;
-	if (side_poll_init(t, &t->acc) != 0) {
-		tunnel_close(t, "error", "cannot watch accepted socket",
-		             PP_CLOSE_ABORT);
+	if (watch(t, &t->acc) != 0) {
+		pp_tunnel_close(t, "error", "cannot watch accepted socket",
+		                PP_CLOSE_ABORT);
 		return;
 	}
 	if (tc->kind == PP_TUNNEL_OUTBOUND) {
-		start_dial(t);
+		pp_tunnel_dial(t);
 		return;
 	}
 	if (tc->kind == PP_TUNNEL_CONNECT) {
-		start_request(t);
+		pp_connect_front_start(t);
 		return;
 	}
-	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, &w->pool, &t->tlsc);
+	t->acc.ssl = pp_tls_ssl_new(tc->ctx, fd, t->host->pool, &t->tlsc);
 	if (t->acc.ssl == NULL) {
-		tunnel_close(t, "error", "cannot create TLS connection",
-		             PP_CLOSE_ABORT);
+		pp_tunnel_close(t, "error", "cannot create TLS connection",
+		                PP_CLOSE_ABORT);
 		return;
 	}
 	SSL_set_accept_state(t->acc.ssl);
 	t->tls = &t->acc;
 	start_handshake(t);
-}
-
-void
-pp_tunnel_run_deferred(struct pp_worker *w)
-{
-	struct pp_tunnel *t = w->deferred, *next;
-
-	w->deferred = NULL;
-	for (; t != NULL; t = next) {
-		next = t->dnext;
-		t->dprev = t->dnext = NULL;
-		t->deferred = 0;
-		if (t->state == T_PUMP)
-			pump(t);
-	}
 }
 
 static const struct pp_tunnel_conf *
@@ -1085,38 +644,20 @@ find_tunnel(const struct pp_config *c, const char *name)
 }
 
 void
-pp_tunnel_recheck_all(struct pp_worker *w, const struct pp_config *conf)
+pp_tunnel_recheck(struct pp_tunnel *t, const struct pp_config *conf)
 {
+	const struct pp_tunnel_conf *n = find_tunnel(conf, t->tc->name);
 	struct pp_verdict v;
 
-	for (struct pp_tunnel *t = w->tunnels; t != NULL; t = t->next) {
-		const struct pp_tunnel_conf *n = find_tunnel(conf, t->tc->name);
-
-		if (t->state != T_DIAL && t->state != T_PUMP)
-			continue;
-		if (t->tc->kind == PP_TUNNEL_INBOUND && n != NULL &&
-		    n->trust != NULL &&
-		    pp_tls_verify_with(t->acc.ssl, n->trust, &v) != 0)
-			tunnel_close(t, "peer_untrusted", v.detail,
-			             PP_CLOSE_ABORT);
-		else if (t->tc->kind == PP_TUNNEL_OUTBOUND &&
-		         t->tc->peer != NULL &&
-		         (n == NULL || n->peer == NULL ||
-		          strcmp(n->peer, t->tc->peer) != 0))
-			tunnel_close(t, "peer_removed",
-			             "the peer has no tunnel after the reload",
-			             PP_CLOSE_ABORT);
-	}
-}
-
-void
-pp_tunnel_abort_all(struct pp_worker *w)
-{
-	struct pp_tunnel *t;
-
-	/* Closing unlinks nothing yet (that happens in the close callbacks),
-	 * so the list is stable while we walk it. */
-	for (t = w->tunnels; t != NULL; t = t->next)
-		tunnel_close(t, "shutdown", "drain deadline reached",
-		             PP_CLOSE_ABORT);
+	if (t->state != T_DIAL && t->state != T_PUMP)
+		return;
+	if (t->tc->kind == PP_TUNNEL_INBOUND && n != NULL && n->trust != NULL &&
+	    pp_tls_verify_with(t->acc.ssl, n->trust, &v) != 0)
+		pp_tunnel_close(t, "peer_untrusted", v.detail, PP_CLOSE_ABORT);
+	else if (t->tc->kind == PP_TUNNEL_OUTBOUND && t->tc->peer != NULL &&
+	         (n == NULL || n->peer == NULL ||
+	          strcmp(n->peer, t->tc->peer) != 0))
+		pp_tunnel_close(t, "peer_removed",
+		                "the peer has no tunnel after the reload",
+		                PP_CLOSE_ABORT);
 }
