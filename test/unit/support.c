@@ -12,7 +12,11 @@
 
 #include <criterion/criterion.h>
 
+#include <openssl/ssl.h>
+
+#include "tls/context.h"
 #include "tls/pem.h"
+#include "tls/trust.h"
 #include "util/file.h"
 
 void
@@ -181,6 +185,67 @@ t_nodes(struct t_node *out, size_t n)
 		t_pki_path(out[i].dir, sizeof(out[i].dir), "nodes/node%zu", i);
 	}
 	tj_free(list);
+}
+
+/* The context of ${p} trusting ${ca} (requiring ${required_peer} if not
+ * NULL) into ${out}. */
+static void
+tls_make(struct t_tls *out, struct pp_tls_params *p, const char *ca,
+         const char *required_peer)
+{
+	struct pp_trust_params tp = {.ca_file = ca,
+	                             .mode = PP_IDENTITY_AUTO,
+	                             .verify_server = !p->server,
+	                             .required_peer = required_peer};
+	char err[512] = "";
+
+	out->trust = pp_trust_new(&tp, err, sizeof(err));
+	cr_assert_not_null(out->trust, "pp_trust_new: %s", err);
+	p->trust = out->trust;
+	p->min_version = TLS1_3_VERSION;
+	out->ctx = pp_tls_ctx_new(p, err, sizeof(err));
+	cr_assert_not_null(out->ctx, "pp_tls_ctx_new: %s", err);
+}
+
+void
+t_tls_server(struct t_tls *out, const struct t_node *node)
+{
+	char crt[1100], key[1100], ca[1100];
+	struct pp_tls_params p = {
+	    .cert_file = t_path(crt, sizeof(crt), node->dir, "server.crt"),
+	    .key_file = t_path(key, sizeof(key), node->dir, "server.key"),
+	    .server = 1};
+
+	tls_make(out, &p, t_path(ca, sizeof(ca), node->dir, "root-ca.crt"),
+	         NULL);
+}
+
+void
+t_tls_client(struct t_tls *out, const struct t_node *node,
+             const struct t_node *peer)
+{
+	char crt[1100], key[1100], ca[1200], chain[1200];
+	struct pp_tls_params p = {
+	    .cert_file = t_path(crt, sizeof(crt), node->dir, "server.crt"),
+	    .key_file = t_path(key, sizeof(key), node->dir, "server.key")};
+
+	/* The cross certificate ${peer} signed for ${node} goes after the
+	 * leaf; the peer's root is the anchor. */
+	snprintf(chain, sizeof(chain), "%s/peers/%s/sub-ca.crt", node->dir,
+	         peer->id);
+	snprintf(ca, sizeof(ca), "%s/peers/%s/root-ca.crt", node->dir,
+	         peer->id);
+	p.chain_file = chain;
+	tls_make(out, &p, ca, peer->id);
+}
+
+void
+t_tls_free(struct t_tls *t)
+{
+	SSL_CTX_free(t->ctx);
+	pp_trust_free(t->trust);
+	t->ctx = NULL;
+	t->trust = NULL;
 }
 
 STACK_OF(X509) * t_certs(const char *path)

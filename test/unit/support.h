@@ -69,6 +69,27 @@ struct t_node {
  * node1, ...) into ${out}. */
 void t_nodes(struct t_node *out, size_t n);
 
+struct pp_trust;
+
+/* A TLS context of a node of the test PKI with the trust policy it uses
+ * (which must outlive it). */
+struct t_tls {
+	SSL_CTX *ctx;
+	struct pp_trust *trust;
+};
+
+/* t_tls_server(out, node): ${node} accepting TLS 1.3 from callers its root
+ * vouches for (what an inbound tunnel of node data mode does). */
+void t_tls_server(struct t_tls *out, const struct t_node *node);
+
+/* t_tls_client(out, node, peer): ${node} connecting with TLS 1.3 to
+ * ${peer} and nobody else (what its outbound tunnel to ${peer} does). */
+void t_tls_client(struct t_tls *out, const struct t_node *node,
+                  const struct t_node *peer);
+
+/* t_tls_free(t): free the context and the policy of ${t}. */
+void t_tls_free(struct t_tls *t);
+
 /* t_certs(path): every certificate of a PEM file (must load). */
 STACK_OF(X509) * t_certs(const char *path);
 
