@@ -121,60 +121,6 @@ on_retry(uv_timer_t *h)
 	reload(h->data, "retry");
 }
 
-/* Append to ${v} (${n} used of ${cap}) a malloc'd "${dir}/${name}". */
-static void
-push_path(char **v, size_t *n, size_t cap, const char *dir, const char *name)
-{
-	if (*n < cap && asprintf(&v[*n], "%s/%s", dir, name) >= 0)
-		(*n)++;
-}
-
-/* The paths nodedata_paths collects. */
-struct path_list {
-	const char *peers; /* <node data>/peers */
-	char **v;
-	size_t n, cap;
-};
-
-static void
-push_markers(void *arg, const char *id, enum pp_peer_state state)
-{
-	struct path_list *l = arg;
-	char dir[PATH_MAX + NAME_MAX + 1]; /* fits */
-
-	(void)state;
-	if (l->n + 2 > l->cap) {
-		size_t cap = 2 * l->cap;
-		char **nv = realloc(l->v, cap * sizeof(*nv));
-		if (nv == NULL)
-			return;
-		l->v = nv;
-		l->cap = cap;
-	}
-	snprintf(dir, sizeof(dir), "%s/%s", l->peers, id);
-	push_path(l->v, &l->n, l->cap, dir, "ACTIVE");
-	push_path(l->v, &l->n, l->cap, dir, "DEACTIVATED");
-}
-
-/* Node data files that change the configuration without being named in
- * it: the peers directory itself (a peer added or removed changes its
- * times) and each peer's ACTIVE and DEACTIVATED markers. */
-static size_t
-nodedata_paths(const struct pp_nodedata *nd, char ***out)
-{
-	char peers[PATH_MAX];
-	struct path_list l = {.peers = peers, .cap = 64};
-
-	/* Over PATH_MAX: nothing there to watch (the loader refuses it). */
-	if (pp_fmt(peers, sizeof(peers), "%s/peers", nd->path) != 0 ||
-	    (l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
-		return (0);
-	push_path(l.v, &l.n, l.cap, peers, ".");
-	pp_nodedata_peers(nd->path, push_markers, &l, NULL);
-	*out = l.v;
-	return (l.n);
-}
-
 /* Watch every file ${rt}'s configuration names (and, in node data mode,
  * the peer markers). */
 static void
@@ -188,7 +134,7 @@ watch_update(struct pp_runtime *rt)
 	if (rt->watch == NULL)
 		return;
 	if (c->nodedata != NULL)
-		nnd = nodedata_paths(c->nodedata, &nd);
+		nnd = pp_nodedata_watch_paths(c->nodedata, &nd);
 	if ((paths = calloc(1 + 4 * c->ntunnels + nnd, sizeof(*paths))) !=
 	    NULL) {
 		paths[n++] = c->source;
