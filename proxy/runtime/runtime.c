@@ -2,9 +2,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdatomic.h>
@@ -23,10 +20,10 @@
 #include "ops/admin.h"
 #include "ops/report.h"
 #include "ops/watch.h"
+#include "runtime/trim.h"
 #include "runtime/worker.h"
 #include "tls/context.h"
 #include "util/log.h"
-#include "util/procmem.h"
 #include "util/strbuf.h"
 
 /* How long file changes must settle before a reload. */
@@ -48,14 +45,11 @@ struct pp_runtime {
 	uv_async_t worker_exit;
 	atomic_int workers_left;
 	int draining;
-	int serving;            /* listeners bound, workers running */
-	struct pp_admin *admin; /* NULL: admin endpoint off */
-	struct pp_watch *watch; /* NULL: no file watch */
-	uv_timer_t
-	    second_timer;   /* each second: suppressed log lines, memory trim */
-	uint64_t trim_peak; /* most tunnels open since the last trim */
-	uint64_t trim_last_ms;
-	int trim_reloaded; /* a reload left an old snapshot to free */
+	int serving;             /* listeners bound, workers running */
+	struct pp_admin *admin;  /* NULL: admin endpoint off */
+	struct pp_watch *watch;  /* NULL: no file watch */
+	uv_timer_t second_timer; /* each second: suppressed log lines, trim */
+	struct pp_trim trim;
 	uint64_t start_unix_ms, start_ms;
 	char *last_error; /* of the last reload, whole; NULL if it worked */
 };
@@ -409,15 +403,6 @@ certs_changed(const struct tindex *a, const struct pp_config *b,
  * it on its next loop turn; this thread serves nothing but signals and
  * the admin endpoint, so it may block that long).  1 if they all did. */
 static int
-swaps_pending(struct pp_runtime *rt)
-{
-	for (int i = 0; i < rt->nworkers; i++)
-		if (pp_worker_swap_pending(&rt->workers[i]))
-			return (1);
-	return (0);
-}
-
-static int
 swaps_taken(struct pp_runtime *rt)
 {
 	const struct timespec tick = {0, 1000000};
@@ -526,7 +511,7 @@ reload(struct pp_runtime *rt, const char *why)
 	rt->fds = fds;
 	pp_config_unref(rt->conf);
 	rt->conf = next;
-	rt->trim_reloaded = 1;
+	rt->trim.reloaded = 1;
 	watch_update(rt);
 	return (0);
 fail:
@@ -696,78 +681,13 @@ admin_start(struct pp_runtime *rt)
 	return (0);
 }
 
-/* Resident set size in KiB, or 0 if unknown. */
-static uint64_t
-rss_kib(void)
-{
-	uint64_t virt, resident;
-
-	return (pp_procmem(&virt, &resident) == 0 ? resident / 1024 : 0);
-}
-
-/* glibc keeps the heap pages freed tunnels leave behind, so after a burst
- * the process would stay at its peak size for good.  Once at least
- * TRIM_DROP tunnels have closed since the peak, and at most half of the
- * peak is still open (steady churn trims nothing), hand the free pages
- * back, at most every TRIM_EVERY_MS. */
-#define TRIM_DROP     128
-#define TRIM_EVERY_MS 10000
-
-static void
-trim_memory(struct pp_runtime *rt)
-{
-	uint64_t open = 0, peak = 0, before;
-	struct pp_logline l;
-
-	for (int i = 0; i < rt->nworkers; i++) {
-		struct pp_worker_stats *s = &rt->workers[i].stats;
-		uint64_t a = atomic_load(&s->active);
-		uint64_t p = atomic_exchange(&s->peak, a);
-
-		open += a;
-		peak += p > a ? p : a;
-	}
-	if (peak > rt->trim_peak)
-		rt->trim_peak = peak;
-	if (rt->trim_reloaded && !swaps_pending(rt)) {
-		/* A reload built a whole new snapshot beside the old one,
-		 * which the workers have now let go of (with thousands of
-		 * node data peers, a hundred megabytes; tunnels still open
-		 * keep theirs until they close). */
-		rt->trim_reloaded = 0;
-		before = rss_kib();
-#ifdef __GLIBC__
-		malloc_trim(0);
-#endif
-		pp_log_begin(&l, PP_LOG_DEBUG, "memory_trimmed");
-		pp_log_str(&l, "after", "reload");
-		pp_log_u64(&l, "rss_before_kib", before);
-		pp_log_u64(&l, "rss_after_kib", rss_kib());
-		pp_log_end(&l);
-		return;
-	}
-	if (rt->trim_peak < open + TRIM_DROP || open > rt->trim_peak / 2 ||
-	    uv_now(rt->loop) - rt->trim_last_ms < TRIM_EVERY_MS)
-		return;
-	before = rss_kib();
-#ifdef __GLIBC__
-	malloc_trim(0);
-#endif
-	pp_log_begin(&l, PP_LOG_INFO, "memory_trimmed");
-	pp_log_u64(&l, "tunnels_peak", rt->trim_peak);
-	pp_log_u64(&l, "tunnels_open", open);
-	pp_log_u64(&l, "rss_before_kib", before);
-	pp_log_u64(&l, "rss_after_kib", rss_kib());
-	pp_log_end(&l);
-	rt->trim_peak = open;
-	rt->trim_last_ms = uv_now(rt->loop);
-}
-
 static void
 on_second(uv_timer_t *h)
 {
+	struct pp_runtime *rt = h->data;
+
 	pp_log_flush_suppressed();
-	trim_memory(h->data);
+	pp_trim_tick(&rt->trim, rt->workers, rt->nworkers, uv_now(rt->loop));
 }
 
 /* Open every listener for every worker: fds[w * ntunnels + t]. */
