@@ -17,8 +17,7 @@
 
 #include "config/nodedata.h"
 #include "net/listen.h"
-#include "ops/admin.h"
-#include "ops/report.h"
+#include "ops/routes.h"
 #include "ops/watch.h"
 #include "runtime/trim.h"
 #include "runtime/worker.h"
@@ -50,6 +49,7 @@ struct pp_runtime {
 	struct pp_watch *watch;  /* NULL: no file watch */
 	uv_timer_t second_timer; /* each second: suppressed log lines, trim */
 	struct pp_trim trim;
+	struct pp_routes routes; /* what the admin endpoint asks of us */
 	uint64_t start_unix_ms, start_ms;
 	char *last_error; /* of the last reload, whole; NULL if it worked */
 };
@@ -96,8 +96,9 @@ on_drain_deadline(uv_timer_t *h)
 }
 
 static size_t
-open_tunnels(struct pp_runtime *rt)
+open_tunnels(void *arg)
 {
+	struct pp_runtime *rt = arg;
 	size_t n = 0;
 
 	for (int i = 0; i < rt->nworkers; i++)
@@ -559,11 +560,13 @@ on_signal(uv_signal_t *h, int signum)
 	begin_drain(rt, strsignal(signum));
 }
 
-/* ---- the admin endpoint ---- */
+/* ---- what the admin endpoint asks (ops/routes) ---- */
 
 static void
-ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
+ops_view(void *arg, struct pp_ops_view *v)
 {
+	struct pp_runtime *rt = arg;
+
 	memset(v, 0, sizeof(*v));
 	v->conf = rt->conf;
 	v->start_unix_ms = rt->start_unix_ms;
@@ -576,109 +579,16 @@ ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
 	v->workers = rt->nworkers;
 }
 
-static void
-admin_reload(struct pp_runtime *rt, struct pp_admin_reply *r)
-{
-	int rc = reload(rt, "admin");
-
-	r->content_type = "application/json";
-	if (rc == 0) {
-		r->status = 200;
-		pp_sb_printf(&r->body,
-		             "{\"result\":\"success\",\"tunnels\":%zu}\n",
-		             rt->conf->ntunnels);
-	} else if (rc == 1) {
-		r->status = 503;
-		pp_sb_puts(&r->body, "{\"result\":\"retrying\",\"error\":"
-		                     "\"the last reload is still being "
-		                     "applied\"}\n");
-	} else {
-		r->status = rt->draining ? 503 : 500;
-		pp_sb_puts(&r->body, "{\"result\":\"failure\",\"error\":");
-		pp_sb_json_str(&r->body, rt->last_error);
-		pp_sb_puts(&r->body, "}\n");
-	}
-}
-
-static const struct {
-	const char *path, *method;
-} admin_routes[] = {
-    {"/healthz", "GET"}, {"/readyz", "GET"},  {"/metrics", "GET"},
-    {"/status", "GET"},  {"/reload", "POST"}, {"/quitquitquit", "POST"},
-};
-
-static void
-admin_handle(void *arg, const struct pp_admin_req *req,
-             struct pp_admin_reply *r)
-{
-	struct pp_runtime *rt = arg;
-	struct pp_ops_view v;
-	size_t i, n = sizeof(admin_routes) / sizeof(admin_routes[0]);
-
-	for (i = 0; i < n; i++)
-		if (strcmp(req->path, admin_routes[i].path) == 0)
-			break;
-	if (i == n) {
-		r->status = 404;
-		pp_sb_printf(&r->body, "no such endpoint: %s\n", req->path);
-		return;
-	}
-	if (strcmp(req->method, admin_routes[i].method) != 0) {
-		r->status = 405;
-		r->allow = admin_routes[i].method;
-		pp_sb_printf(&r->body, "%s takes %s only\n", req->path,
-		             admin_routes[i].method);
-		return;
-	}
-	ops_view(rt, &v);
-	r->status = 200;
-	if (strcmp(req->path, "/healthz") == 0) {
-		pp_sb_puts(&r->body, "ok\n");
-	} else if (strcmp(req->path, "/readyz") == 0) {
-		r->content_type = "application/json";
-		r->status = pp_report_ready(&v, &r->body) ? 200 : 503;
-	} else if (strcmp(req->path, "/metrics") == 0) {
-		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-		pp_report_metrics(&v, &r->body);
-	} else if (strcmp(req->path, "/status") == 0) {
-		r->content_type = "application/json";
-		pp_report_status(&v, &r->body);
-	} else if (strcmp(req->path, "/reload") == 0) {
-		admin_reload(rt, r);
-	} else {
-		r->content_type = "application/json";
-		pp_sb_printf(&r->body,
-		             "{\"result\":\"draining\",\"open_tunnels\":%zu}\n",
-		             open_tunnels(rt));
-		if (!rt->draining)
-			begin_drain(rt, "quitquitquit");
-	}
-}
-
-/* Start the admin endpoint if configured.  0, or -1 (logged). */
 static int
-admin_start(struct pp_runtime *rt)
+admin_reload(void *arg)
 {
-	char err[256], addr[PP_HOST_MAX + 16];
-	struct pp_logline l;
+	return (reload(arg, "admin"));
+}
 
-	if (!rt->conf->admin_enabled)
-		return (0);
-	pp_addr_format(&rt->conf->admin_listen, addr, sizeof(addr));
-	rt->admin = pp_admin_start(rt->loop, &rt->conf->admin_listen,
-	                           admin_handle, rt, err, sizeof(err));
-	if (rt->admin == NULL) {
-		pp_log_begin(&l, PP_LOG_ERROR, "listen_failed");
-		pp_log_str(&l, "endpoint", "admin");
-		pp_log_str(&l, "addr", addr);
-		pp_log_str(&l, "error", err);
-		pp_log_end(&l);
-		return (-1);
-	}
-	pp_log_begin_always(&l, PP_LOG_INFO, "admin_listening");
-	pp_log_str(&l, "addr", addr);
-	pp_log_end(&l);
-	return (0);
+static void
+admin_drain(void *arg, const char *why)
+{
+	begin_drain(arg, why);
 }
 
 static void
@@ -808,6 +718,11 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	if (open_listeners(&rt, fds) != 0)
 		goto done;
 	rt.fds = fds;
+	rt.routes = (struct pp_routes){.view = ops_view,
+	                               .reload = admin_reload,
+	                               .open_tunnels = open_tunnels,
+	                               .drain = admin_drain,
+	                               .arg = &rt};
 
 	uv_async_init(rt.loop, &rt.worker_exit, on_worker_exit);
 	rt.worker_exit.data = &rt;
@@ -872,7 +787,9 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 		rt.draining = 1;
 		break;
 	}
-	if (!rt.draining && admin_start(&rt) != 0) {
+	if (!rt.draining && conf->admin_enabled &&
+	    (rt.admin = pp_routes_serve(rt.loop, &conf->admin_listen,
+	                                &rt.routes)) == NULL) {
 		for (int j = 0; j < started; j++)
 			pp_worker_stop_accepting(&rt.workers[j]);
 		rt.draining = 1;
