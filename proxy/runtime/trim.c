@@ -5,6 +5,7 @@
 #endif
 #include <stdatomic.h>
 
+#include "runtime/workers.h"
 #include "util/log.h"
 #include "util/procmem.h"
 
@@ -29,16 +30,6 @@ trim(void)
 	return (before);
 }
 
-/* 1 while a worker has not taken the last swap sent to it. */
-static int
-swaps_pending(struct pp_worker *workers, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (pp_worker_swap_pending(&workers[i]))
-			return (1);
-	return (0);
-}
-
 void
 pp_trim_tick(struct pp_trim *t, struct pp_worker *workers, int n,
              uint64_t now_ms)
@@ -56,7 +47,7 @@ pp_trim_tick(struct pp_trim *t, struct pp_worker *workers, int n,
 	}
 	if (peak > t->peak)
 		t->peak = peak;
-	if (t->reloaded && !swaps_pending(workers, n)) {
+	if (t->reloaded && !pp_workers_swap_pending(workers, n)) {
 		/* A reload built a whole new snapshot beside the old one
 		 * (with thousands of node data peers, a hundred megabytes). */
 		t->reloaded = 0;
