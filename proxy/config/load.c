@@ -994,7 +994,7 @@ g_nodedata(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		return;
 	}
 	nd->rescan_ms = 60000;
-	L->c->nodedata = nd;
+	pp_nodedata_attach(L->c, nd);
 	walk(L, v, path, nd_keys, nd);
 	if (nd->path == NULL)
 		problem(L, v, path, "path is required");
