@@ -13,7 +13,6 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
-#include "config/nodedata.h"
 #include "runtime/limits.h"
 #include "tls/context.h"
 #include "tls/tickets.h"
@@ -290,7 +289,7 @@ build_tunnel(struct pp_tunnel_conf *t, char *why, size_t len)
 	    .allow = &t->allow,
 	    .required_peer = t->peer,
 	    .hostname = t->server_name,
-	    .gate = t->gate_dir ? pp_nodedata_gate : NULL,
+	    .gate = t->gate,
 	    .gate_arg = t->gate_dir,
 	};
 	struct pp_tls_params p = {
@@ -628,7 +627,8 @@ pp_config_unref(struct pp_config *c)
 	for (size_t i = 0; i < c->ntunnels; i++)
 		tunnel_conf_free(&c->tunnels[i]);
 	free(c->tunnels);
-	pp_nodedata_free(c->nodedata);
+	if (c->nodedata_free != NULL)
+		c->nodedata_free(c->nodedata);
 	free(c->source);
 	free(c);
 }

@@ -21,6 +21,10 @@
 #include "tls/trust.h"
 #include "util/log.h"
 
+/* Node data (config/nodedata.h): the model holds it without looking
+ * inside. */
+struct pp_nodedata;
+
 /* CONNECT: plain HTTP CONNECT requests choosing an outbound tunnel of the
  * same configuration by its peer id (node data mode). */
 enum pp_tunnel_kind {
@@ -107,10 +111,14 @@ struct pp_tunnel_conf {
 	int session_resumption;   /* TLS session tickets / client cache */
 	uint32_t max_connections; /* 0: unlimited */
 	uint32_t max_connections_per_peer; /* 0: unlimited */
-	char *gate_dir; /* node data: admit only active peers of this node */
-	int optional;   /* node data peer: skipped, not fatal, if broken */
-	int check_own_chain;     /* node data: our chain must verify against the
-	                            peer's root, as the peer will check it */
+	/* Node data: admit a caller only if gate(gate_dir, its id, ...)
+	 * does, i.e. its peer directory is active (config/nodedata.c sets
+	 * both; gate_dir is freed with the tunnel).  NULL: no gate. */
+	pp_trust_gate_fn *gate;
+	char *gate_dir;
+	int optional;        /* node data peer: skipped, not fatal, if broken */
+	int check_own_chain; /* node data: our chain must verify against the
+	                        peer's root, as the peer will check it */
 	struct pp_route *routes; /* inbound: instead of targets */
 	size_t nroutes;
 	/* Inbound: telling the app who called (README, "Telling the app who
@@ -150,8 +158,12 @@ struct pp_config {
 	uint64_t drain_timeout_ms;
 	enum pp_log_level log_level;
 	int log_json;
-	struct pp_nodedata *nodedata; /* NULL unless in node data mode */
-	int admin_enabled;            /* the admin endpoint */
+	/* Node data mode: the directory the tunnels come from, read only by
+	 * config/nodedata.c (pp_nodedata_attach sets both); NULL otherwise.
+	 * nodedata_free frees it with the snapshot. */
+	struct pp_nodedata *nodedata;
+	void (*nodedata_free)(struct pp_nodedata *nd);
+	int admin_enabled; /* the admin endpoint */
 	struct pp_addr admin_listen;
 	char *source; /* the configuration file, or NULL (command line) */
 	/* What pp_config_add_tunnel gives every new tunnel. */

@@ -931,6 +931,22 @@ static const struct key nd_outbound_keys[] = {
     {NULL, NULL, 0},
 };
 
+/* 1 if ${v} is a mapping with the key ${name}. */
+static int
+has_key(struct loader *L, const yaml_node_t *v, const char *name)
+{
+	if (v->type != YAML_MAPPING_NODE)
+		return (0);
+	for (yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+	     pr < v->data.mapping.pairs.top; pr++) {
+		yaml_node_t *k = node(L, pr->key);
+		if (k->type == YAML_SCALAR_NODE &&
+		    strcmp((const char *)k->data.scalar.value, name) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 static void
 n_inbound(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 {
@@ -938,9 +954,10 @@ n_inbound(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 
 	nd->has_inbound = 1;
 	walk(L, v, path, nd_inbound_keys, nd);
-	if (nd->inbound_listen.port == 0 && nd->inbound_listen.path[0] == '\0')
+	/* Missing, not bad: a bad value was named where it was read. */
+	if (!has_key(L, v, "listen"))
 		problem(L, v, path, "listen is required");
-	if (nd->inbound_target.port == 0 && nd->inbound_target.path[0] == '\0')
+	if (!has_key(L, v, "target"))
 		problem(L, v, path, "target is required");
 	if (nd->in_proxy_protocol_cert &&
 	    nd->in_proxy_protocol != PP_PROXY_PROTOCOL_V2)
@@ -977,7 +994,7 @@ g_nodedata(struct loader *L, yaml_node_t *v, const char *path, void *obj)
 		return;
 	}
 	nd->rescan_ms = 60000;
-	L->c->nodedata = nd;
+	pp_nodedata_attach(L->c, nd);
 	walk(L, v, path, nd_keys, nd);
 	if (nd->path == NULL)
 		problem(L, v, path, "path is required");

@@ -91,6 +91,7 @@ add_inbound(struct pp_config *c, const struct pp_nodedata *nd,
 	t->identity = PP_IDENTITY_SWAPTACULAR;
 	/* Without it every peer with a chain would be admitted: never serve
 	 * a tunnel missing a field. */
+	t->gate = pp_nodedata_gate;
 	t->gate_dir = strdup(nd->path);
 	t->proxy_protocol = nd->in_proxy_protocol;
 	t->proxy_protocol_cert = nd->in_proxy_protocol_cert;
@@ -262,6 +263,7 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 			return;
 		}
 		t->listen = nd->connect_listen;
+		t->gate = pp_nodedata_gate;
 		if ((t->gate_dir = strdup(nd->path)) == NULL) {
 			pp_problems_add(p, "nodedata: out of memory");
 			return;
@@ -284,6 +286,18 @@ pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
 		return;
 	}
 	pp_nodedata_peers(nd->path, add_outbound, &x, p);
+}
+
+static const char *const state_names[PP_PEER_NSTATES] = {
+    [PP_PEER_ACTIVE] = "active",
+    [PP_PEER_INACTIVE] = "inactive",
+    [PP_PEER_DEACTIVATED] = "deactivated",
+};
+
+const char *
+pp_nodedata_state_name(enum pp_peer_state s)
+{
+	return (state_names[s]);
 }
 
 /* The state of the peer directory ${dir}. */
@@ -349,6 +363,64 @@ pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
 	}
 	closedir(d);
 	return (n);
+}
+
+/* The paths pp_nodedata_watch_paths collects. */
+struct path_list {
+	const char *peers; /* <node data>/peers */
+	char **v;
+	size_t n, cap;
+};
+
+/* Append "${dir}/${name}" to ${l} (room for it made by the caller). */
+static void
+push_path(struct path_list *l, const char *dir, const char *name)
+{
+	if (l->n < l->cap && asprintf(&l->v[l->n], "%s/%s", dir, name) >= 0)
+		l->n++;
+}
+
+static void
+push_markers(void *arg, const char *id, enum pp_peer_state state)
+{
+	struct path_list *l = arg;
+	char dir[PATH_MAX + NAME_MAX + 1]; /* fits */
+
+	(void)state;
+	if (l->n + 2 > l->cap) {
+		size_t cap = 2 * l->cap;
+		char **nv = realloc(l->v, cap * sizeof(*nv));
+		if (nv == NULL)
+			return;
+		l->v = nv;
+		l->cap = cap;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", l->peers, id);
+	push_path(l, dir, "ACTIVE");
+	push_path(l, dir, "DEACTIVATED");
+}
+
+size_t
+pp_nodedata_watch_paths(const struct pp_nodedata *nd, char ***paths)
+{
+	char peers[PATH_MAX];
+	struct path_list l = {.peers = peers, .cap = 64};
+
+	/* Over PATH_MAX: nothing there to watch (the loader refuses it). */
+	if (pp_fmt(peers, sizeof(peers), "%s/peers", nd->path) != 0 ||
+	    (l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
+		return (0);
+	push_path(&l, peers, ".");
+	pp_nodedata_peers(nd->path, push_markers, &l, NULL);
+	*paths = l.v;
+	return (l.n);
+}
+
+void
+pp_nodedata_attach(struct pp_config *c, struct pp_nodedata *nd)
+{
+	c->nodedata = nd;
+	c->nodedata_free = pp_nodedata_free;
 }
 
 void

@@ -8,6 +8,10 @@
  * trusting only the node's root and admitting only active peers, and one
  * outbound tunnel per active peer, listening on <socket_dir>/<id>.sock,
  * and optionally an HTTP CONNECT listener choosing among them by peer id.
+ *
+ * This module is the only reader of that layout: the tunnels, the peers and
+ * their states (for the reports), the files a watch must follow, and the
+ * gate that admits active peers all come from here.
  */
 
 #include <stdint.h>
@@ -36,10 +40,15 @@ struct pp_nodedata {
 void pp_nodedata_expand(struct pp_config *c, const struct pp_nodedata *nd,
                         struct pp_problems *p);
 
+/* pp_nodedata_attach(c, nd): make ${nd} the node data of ${c}, freed with
+ * it (the configuration model holds it without looking inside). */
+void pp_nodedata_attach(struct pp_config *c, struct pp_nodedata *nd);
+
 /* pp_nodedata_gate(dir, id, detail, len): a pp_trust_gate_fn admitting the
  * caller ${id} only if <dir>/peers/<id>/ exists with ACTIVE and without
  * DEACTIVATED.  Read at every handshake, so a deactivation takes effect
- * for the next connection. */
+ * for the next connection.  pp_nodedata_expand makes it the gate of the
+ * tunnels it makes that admit peers (inbound and CONNECT). */
 int pp_nodedata_gate(void *dir, const char *id, char *detail, size_t len);
 
 /* The most peer directories a node data directory may hold (README,
@@ -55,6 +64,9 @@ enum pp_peer_state {
 	PP_PEER_NSTATES
 };
 
+/* pp_nodedata_state_name(s): "active", "inactive" or "deactivated". */
+const char *pp_nodedata_state_name(enum pp_peer_state s);
+
 typedef void pp_nodedata_peer_fn(void *arg, const char *id,
                                  enum pp_peer_state s);
 
@@ -67,6 +79,15 @@ typedef void pp_nodedata_peer_fn(void *arg, const char *id,
  * of peers, or -1 if peers/ cannot be read (errno set). */
 long pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
                        struct pp_problems *p);
+
+/* pp_nodedata_watch_paths(nd, paths): the files under ${nd}'s directory
+ * that change the configuration without being named in it: peers/. (a
+ * peer added or removed changes the directory's times) and each peer's
+ * ACTIVE and DEACTIVATED markers, whether they exist or not.  Store them
+ * in ${paths}, a malloc'd vector of malloc'd strings (free each, then the
+ * vector), and return how many; 0 and nothing to free if memory is short
+ * for the vector (a marker it is short for is left out). */
+size_t pp_nodedata_watch_paths(const struct pp_nodedata *nd, char ***paths);
 
 /* pp_nodedata_free(nd): free ${nd}; NULL does nothing. */
 void pp_nodedata_free(struct pp_nodedata *nd);

@@ -155,12 +155,6 @@ pp_report_ready(const struct pp_ops_view *v, struct pp_sb *out)
 
 /* ---- node data peers ---- */
 
-static const char *const peer_state_names[PP_PEER_NSTATES] = {
-    [PP_PEER_ACTIVE] = "active",
-    [PP_PEER_INACTIVE] = "inactive",
-    [PP_PEER_DEACTIVATED] = "deactivated",
-};
-
 static void
 count_peer(void *arg, const char *id, enum pp_peer_state s)
 {
@@ -285,8 +279,10 @@ pp_report_metrics(const struct pp_ops_view *v, struct pp_sb *b)
 		pp_sb_puts(b, "# HELP peerproxy_peers Node data peers by "
 		              "state.\n# TYPE peerproxy_peers gauge\n");
 		for (int s = 0; s < PP_PEER_NSTATES; s++)
-			pp_sb_printf(b, "peerproxy_peers{state=\"%s\"} %u\n",
-			             peer_state_names[s], n[s]);
+			pp_sb_printf(
+			    b, "peerproxy_peers{state=\"%s\"} %u\n",
+			    pp_nodedata_state_name((enum pp_peer_state)s),
+			    n[s]);
 	}
 	pp_sb_printf(b,
 	             "# HELP peerproxy_draining 1 once a drain has begun.\n"
@@ -398,7 +394,7 @@ peer_json(void *arg, const char *id, enum pp_peer_state s)
 	pp_sb_puts(l->out, l->n++ ? ",{\"id\":" : "{\"id\":");
 	pp_sb_json_str(l->out, id);
 	pp_sb_puts(l->out, ",\"state\":");
-	pp_sb_json_str(l->out, peer_state_names[s]);
+	pp_sb_json_str(l->out, pp_nodedata_state_name(s));
 	pp_sb_puts(l->out, "}");
 }
 

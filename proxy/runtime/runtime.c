@@ -1,32 +1,26 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
-#include <limits.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <uv.h>
 
 #include "config/nodedata.h"
-#include "net/listen.h"
-#include "ops/admin.h"
-#include "ops/report.h"
+#include "ops/routes.h"
 #include "ops/watch.h"
+#include "runtime/listeners.h"
+#include "runtime/reloadplan.h"
+#include "runtime/trim.h"
 #include "runtime/worker.h"
-#include "tls/context.h"
+#include "runtime/workers.h"
 #include "util/log.h"
-#include "util/procmem.h"
 #include "util/strbuf.h"
 
 /* How long file changes must settle before a reload. */
@@ -48,14 +42,12 @@ struct pp_runtime {
 	uv_async_t worker_exit;
 	atomic_int workers_left;
 	int draining;
-	int serving;            /* listeners bound, workers running */
-	struct pp_admin *admin; /* NULL: admin endpoint off */
-	struct pp_watch *watch; /* NULL: no file watch */
-	uv_timer_t
-	    second_timer;   /* each second: suppressed log lines, memory trim */
-	uint64_t trim_peak; /* most tunnels open since the last trim */
-	uint64_t trim_last_ms;
-	int trim_reloaded; /* a reload left an old snapshot to free */
+	int serving;             /* listeners bound, workers running */
+	struct pp_admin *admin;  /* NULL: admin endpoint off */
+	struct pp_watch *watch;  /* NULL: no file watch */
+	uv_timer_t second_timer; /* each second: suppressed log lines, trim */
+	struct pp_trim trim;
+	struct pp_routes routes; /* what the admin endpoint asks of us */
 	uint64_t start_unix_ms, start_ms;
 	char *last_error; /* of the last reload, whole; NULL if it worked */
 };
@@ -105,13 +97,11 @@ on_drain_deadline(uv_timer_t *h)
 }
 
 static size_t
-open_tunnels(struct pp_runtime *rt)
+open_tunnels(void *arg)
 {
-	size_t n = 0;
+	struct pp_runtime *rt = arg;
 
-	for (int i = 0; i < rt->nworkers; i++)
-		n += atomic_load(&rt->workers[i].stats.active);
-	return (n);
+	return (pp_workers_open_tunnels(rt->workers, rt->nworkers));
 }
 
 /* ---- reload: a new snapshot, swapped in for new connections ---- */
@@ -122,60 +112,6 @@ static void
 on_retry(uv_timer_t *h)
 {
 	reload(h->data, "retry");
-}
-
-/* Append to ${v} (${n} used of ${cap}) a malloc'd "${dir}/${name}". */
-static void
-push_path(char **v, size_t *n, size_t cap, const char *dir, const char *name)
-{
-	if (*n < cap && asprintf(&v[*n], "%s/%s", dir, name) >= 0)
-		(*n)++;
-}
-
-/* The paths nodedata_paths collects. */
-struct path_list {
-	const char *peers; /* <node data>/peers */
-	char **v;
-	size_t n, cap;
-};
-
-static void
-push_markers(void *arg, const char *id, enum pp_peer_state state)
-{
-	struct path_list *l = arg;
-	char dir[PATH_MAX + NAME_MAX + 1]; /* fits */
-
-	(void)state;
-	if (l->n + 2 > l->cap) {
-		size_t cap = 2 * l->cap;
-		char **nv = realloc(l->v, cap * sizeof(*nv));
-		if (nv == NULL)
-			return;
-		l->v = nv;
-		l->cap = cap;
-	}
-	snprintf(dir, sizeof(dir), "%s/%s", l->peers, id);
-	push_path(l->v, &l->n, l->cap, dir, "ACTIVE");
-	push_path(l->v, &l->n, l->cap, dir, "DEACTIVATED");
-}
-
-/* Node data files that change the configuration without being named in
- * it: the peers directory itself (a peer added or removed changes its
- * times) and each peer's ACTIVE and DEACTIVATED markers. */
-static size_t
-nodedata_paths(const struct pp_nodedata *nd, char ***out)
-{
-	char peers[PATH_MAX];
-	struct path_list l = {.peers = peers, .cap = 64};
-
-	/* Over PATH_MAX: nothing there to watch (the loader refuses it). */
-	if (pp_fmt(peers, sizeof(peers), "%s/peers", nd->path) != 0 ||
-	    (l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
-		return (0);
-	push_path(l.v, &l.n, l.cap, peers, ".");
-	pp_nodedata_peers(nd->path, push_markers, &l, NULL);
-	*out = l.v;
-	return (l.n);
 }
 
 /* Watch every file ${rt}'s configuration names (and, in node data mode,
@@ -191,7 +127,7 @@ watch_update(struct pp_runtime *rt)
 	if (rt->watch == NULL)
 		return;
 	if (c->nodedata != NULL)
-		nnd = nodedata_paths(c->nodedata, &nd);
+		nnd = pp_nodedata_watch_paths(c->nodedata, &nd);
 	if ((paths = calloc(1 + 4 * c->ntunnels + nnd, sizeof(*paths))) !=
 	    NULL) {
 		paths[n++] = c->source;
@@ -251,243 +187,28 @@ reload_failed(struct pp_runtime *rt, const char *why,
 		pp_log_msg(PP_LOG_ERROR, "reload_problem", "%s", p->items[i]);
 }
 
-/* A configuration's tunnels sorted by name and by listen address: a
- * reload compares two whole configurations, and a node may have
- * thousands of peers, so every lookup is a binary search. */
-struct tref {
-	char *key;
-	size_t i; /* the tunnel's index */
-};
-
-struct tindex {
-	const struct pp_config *c;
-	struct tref *names, *addrs;
-	size_t naddrs;
-};
-
-static int
-tref_cmp(const void *a, const void *b)
-{
-	return (strcmp(((const struct tref *)a)->key,
-	               ((const struct tref *)b)->key));
-}
-
+/* Log the reload ${plan} carried out, ${why} naming its trigger: quiet
+ * (debug) for a rescan that added and removed no tunnel. */
 static void
-tindex_free(struct tindex *x)
+log_reloaded(const char *why, const struct pp_reload_plan *plan)
 {
-	for (size_t i = 0; x->c != NULL && i < x->c->ntunnels; i++)
-		free(x->names[i].key);
-	for (size_t i = 0; i < x->naddrs; i++)
-		free(x->addrs[i].key);
-	free(x->names);
-	free(x->addrs);
-	memset(x, 0, sizeof(*x));
-}
+	struct pp_sb certs = {0};
+	struct pp_logline l;
+	int quiet = strcmp(why, "rescan") == 0 && plan->nadded == 0 &&
+	            plan->nremoved == 0;
 
-/* Index ${c} into ${x}.  Return 0, or -1 if memory is short. */
-static int
-tindex_build(struct tindex *x, const struct pp_config *c)
-{
-	size_t n = c->ntunnels ? c->ntunnels : 1;
-	char a[PP_HOST_MAX + 16];
-
-	memset(x, 0, sizeof(*x));
-	if ((x->names = calloc(n, sizeof(*x->names))) == NULL ||
-	    (x->addrs = calloc(n, sizeof(*x->addrs))) == NULL) {
-		free(x->names);
-		x->names = NULL;
-		return (-1);
-	}
-	x->c = c;
-	for (size_t i = 0; i < c->ntunnels; i++) {
-		x->names[i].i = i;
-		if ((x->names[i].key = strdup(c->tunnels[i].name)) == NULL)
-			goto oom;
-		if (!pp_tunnel_listens(&c->tunnels[i]))
-			continue;
-		pp_addr_format(&c->tunnels[i].listen, a, sizeof(a));
-		x->addrs[x->naddrs].i = i;
-		if ((x->addrs[x->naddrs++].key = strdup(a)) == NULL)
-			goto oom;
-	}
-	qsort(x->names, c->ntunnels, sizeof(*x->names), tref_cmp);
-	qsort(x->addrs, x->naddrs, sizeof(*x->addrs), tref_cmp);
-	return (0);
-oom:
-	tindex_free(x);
-	return (-1);
-}
-
-/* The index of the tunnel whose ${key} (a name, or a listen address) it
- * is among the ${n} sorted ${v}, or -1. */
-static long
-tindex_find(const struct tref *v, size_t n, const char *key)
-{
-	struct tref want = {.key = (char *)key};
-	const struct tref *hit = bsearch(&want, v, n, sizeof(*v), tref_cmp);
-
-	return (hit != NULL ? (long)hit->i : -1);
-}
-
-static long
-find_listener(const struct tindex *x, const char *addr)
-{
-	return (tindex_find(x->addrs, x->naddrs, addr));
-}
-
-static long
-find_name(const struct tindex *x, const char *name)
-{
-	return (tindex_find(x->names, x->c->ntunnels, name));
-}
-
-/* Close the sockets reload_listeners opened for the first ${upto} tunnels
- * of ${next} (not those carried over from ${cur}). */
-static void
-close_new_listeners(struct pp_runtime *rt, struct pp_config *next, int *fds,
-                    size_t upto, const struct tindex *cur)
-{
-	size_t nw = (size_t)rt->nworkers, nt = next->ntunnels;
-	char addr[PP_HOST_MAX + 16];
-
-	for (size_t u = 0; u < upto; u++) {
-		if (!pp_tunnel_listens(&next->tunnels[u]))
-			continue;
-		pp_addr_format(&next->tunnels[u].listen, addr, sizeof(addr));
-		if (find_listener(cur, addr) >= 0)
-			continue;
-		for (size_t w = 0; w < nw; w++)
-			close(fds[w * nt + u]);
-	}
-}
-
-/* Descriptors for ${next}: the current ones (of ${cur}, the index of the
- * current configuration) where an address carries over, new sockets
- * elsewhere.  Return the table, or NULL (nothing left open) with the
- * failure in ${err}. */
-static int *
-reload_listeners(struct pp_runtime *rt, struct pp_config *next,
-                 const struct tindex *cur, char *err, size_t errlen)
-{
-	size_t nw = (size_t)rt->nworkers, nt = next->ntunnels;
-	size_t ot = rt->conf->ntunnels;
-	int *fds = malloc(nw * (nt ? nt : 1) * sizeof(int));
-	int *one = malloc(nw * sizeof(int));
-	char addr[PP_HOST_MAX + 16], why[PP_HOST_MAX + 128];
-
-	if (fds == NULL || one == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	for (size_t t = 0; t < nt; t++) {
-		long o;
-
-		for (size_t w = 0; w < nw; w++)
-			fds[w * nt + t] = -1;
-		if (!pp_tunnel_listens(&next->tunnels[t]))
-			continue;
-		pp_addr_format(&next->tunnels[t].listen, addr, sizeof(addr));
-		if ((o = find_listener(cur, addr)) >= 0) {
-			for (size_t w = 0; w < nw; w++)
-				fds[w * nt + t] = rt->fds[w * ot + (size_t)o];
-			continue;
-		}
-		if (pp_listen_open(&next->tunnels[t].listen, nw, one, why,
-		                   sizeof(why)) != 0) {
-			snprintf(err, errlen, "listen %s: %s", addr, why);
-			close_new_listeners(rt, next, fds, t, cur);
-			goto fail;
-		}
-		for (size_t w = 0; w < nw; w++)
-			fds[w * nt + t] = one[w];
-	}
-	free(one);
-	return (fds);
-fail:
-	free(one);
-	free(fds);
-	return (NULL);
-}
-
-/* Unlink the socket files of unix listeners ${old} has and ${next} (its
- * index) no longer has. */
-static void
-unlink_dropped(const struct pp_config *old, const struct tindex *next)
-{
-	char addr[PP_HOST_MAX + 16];
-
-	for (size_t i = 0; i < old->ntunnels; i++) {
-		if (old->tunnels[i].listen.kind != PP_ADDR_UNIX ||
-		    !pp_tunnel_listens(&old->tunnels[i]))
-			continue;
-		pp_addr_format(&old->tunnels[i].listen, addr, sizeof(addr));
-		if (find_listener(next, addr) < 0)
-			unlink(old->tunnels[i].listen.path);
-	}
-}
-
-/* Count the tunnel names of ${a} that ${b} (an index) lacks. */
-static size_t
-names_missing(const struct pp_config *a, const struct tindex *b)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < a->ntunnels; i++)
-		n += find_name(b, a->tunnels[i].name) < 0;
-	return (n);
-}
-
-/* The names (comma-separated into ${out}) of the tunnels of ${b} that
- * serve a different certificate than the tunnel of that name in ${a} (an
- * index): all of them, however many (node data: one per peer). */
-static void
-certs_changed(const struct tindex *a, const struct pp_config *b,
-              struct pp_sb *out)
-{
-	for (size_t i = 0; i < b->ntunnels; i++) {
-		const struct pp_tunnel_conf *nt = &b->tunnels[i], *ot;
-		long j = find_name(a, nt->name);
-		X509 *x, *y;
-
-		if (j < 0)
-			continue;
-		ot = &a->c->tunnels[j];
-		if (ot->ctx == NULL || nt->ctx == NULL)
-			continue;
-		x = pp_tls_ctx_leaf(ot->ctx);
-		y = pp_tls_ctx_leaf(nt->ctx);
-		if (x != NULL && y != NULL && X509_cmp(x, y) != 0)
-			pp_sb_printf(out, "%s%s", out->len ? "," : "",
-			             nt->name);
-	}
-}
-
-/* Wait a moment for every worker to take the last swap (a worker takes
- * it on its next loop turn; this thread serves nothing but signals and
- * the admin endpoint, so it may block that long).  1 if they all did. */
-static int
-swaps_pending(struct pp_runtime *rt)
-{
-	for (int i = 0; i < rt->nworkers; i++)
-		if (pp_worker_swap_pending(&rt->workers[i]))
-			return (1);
-	return (0);
-}
-
-static int
-swaps_taken(struct pp_runtime *rt)
-{
-	const struct timespec tick = {0, 1000000};
-
-	for (int waited = 0; waited < 200; waited++) {
-		int pending = 0;
-		for (int i = 0; i < rt->nworkers; i++)
-			pending |= pp_worker_swap_pending(&rt->workers[i]);
-		if (!pending)
-			return (1);
-		nanosleep(&tick, NULL);
-	}
-	return (0);
+	for (size_t i = 0; i < plan->nnew_certs; i++)
+		pp_sb_printf(&certs, "%s%s", certs.len ? "," : "",
+		             plan->new_certs[i]);
+	pp_log_begin(&l, quiet ? PP_LOG_DEBUG : PP_LOG_INFO, "reloaded");
+	pp_log_str(&l, "trigger", why);
+	pp_log_u64(&l, "tunnels", plan->ntunnels);
+	pp_log_u64(&l, "added", plan->nadded);
+	pp_log_u64(&l, "removed", plan->nremoved);
+	if (certs.len > 0)
+		pp_log_str(&l, "new_certificates", certs.buf);
+	pp_log_end(&l);
+	pp_sb_free(&certs);
 }
 
 /* Read the configuration again and swap it in.  Return 0 if it was,
@@ -497,21 +218,17 @@ static int
 reload(struct pp_runtime *rt, const char *why)
 {
 	struct pp_problems p = {0};
-	struct tindex cur = {0}, nxt = {0};
+	struct pp_reload_plan plan;
 	struct pp_config *next;
-	struct pp_logline l;
-	char err[1024]; /* reload_listeners' "listen <addr>: <why>" fits */
-	struct pp_sb changed = {0};
-	size_t added, removed, nt;
-	struct pp_swap **swaps;
-	int *fds;
+	char err[1024], reason[PP_HOST_MAX + 128], addr[PP_HOST_MAX + 16];
+	size_t bad;
 
 	if (rt->draining || rt->reload == NULL) {
 		set_last_error(rt,
 		               rt->draining ? "draining" : "nothing to reload");
 		return (-1);
 	}
-	if (!swaps_taken(rt)) {
+	if (!pp_workers_swap_wait(rt->workers, rt->nworkers)) {
 		uv_timer_start(&rt->retry_timer, on_retry, 100, 0);
 		return (1);
 	}
@@ -527,68 +244,46 @@ reload(struct pp_runtime *rt, const char *why)
 	if (pp_config_workers(next) != rt->nworkers)
 		pp_log_msg(PP_LOG_WARN, "reload_partial",
 		           "the worker count changes only with a restart");
-	if (tindex_build(&cur, rt->conf) != 0 ||
-	    tindex_build(&nxt, next) != 0) {
+	if (pp_reload_plan(rt->conf, rt->fds, next, (size_t)rt->nworkers,
+	                   &plan) != 0) {
 		reload_failed(rt, why, NULL, "out of memory");
-		goto fail;
+		pp_config_unref(next);
+		return (-1);
 	}
-	if ((fds = reload_listeners(rt, next, &cur, err, sizeof(err))) ==
-	    NULL) {
+	if (pp_listeners_open(&plan, next, &bad, reason, sizeof(reason)) != 0) {
+		if (bad < next->ntunnels) {
+			pp_addr_format(&next->tunnels[bad].listen, addr,
+			               sizeof(addr));
+			snprintf(err, sizeof(err), "listen %s: %s", addr,
+			         reason);
+		} else {
+			snprintf(err, sizeof(err), "%s", reason);
+		}
 		reload_failed(rt, why, NULL, err);
 		goto fail;
 	}
-	nt = next->ntunnels;
-	/* Every worker's swap before any is sent: all move on, or none. */
-	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
-	if ((swaps = calloc((size_t)rt->nworkers, sizeof(*swaps))) != NULL)
-		for (int i = 0; i < rt->nworkers; i++)
-			if ((swaps[i] = pp_swap_new(
-			         next, &fds[(size_t)i * nt])) == NULL)
-				break;
-	if (swaps == NULL || swaps[rt->nworkers - 1] == NULL) {
-		for (int i = 0; swaps != NULL && i < rt->nworkers; i++)
-			pp_swap_drop(swaps[i]);
-		free(swaps);
-		close_new_listeners(rt, next, fds, nt, &cur);
-		free(fds);
+	if (pp_workers_swap(rt->workers, rt->nworkers, next, plan.fds) != 0) {
+		pp_listeners_close_new(&plan);
 		reload_failed(rt, why, NULL, "out of memory");
 		goto fail;
 	}
-	for (int i = 0; i < rt->nworkers; i++)
-		pp_worker_swap(&rt->workers[i], swaps[i]);
-	free(swaps);
-	unlink_dropped(rt->conf, &nxt);
-	added = names_missing(next, &cur);
-	removed = names_missing(rt->conf, &nxt);
-	certs_changed(&cur, next, &changed);
-	tindex_free(&cur);
-	tindex_free(&nxt);
+	for (size_t i = 0; i < plan.nunlink; i++)
+		unlink(plan.unlink[i]);
 	pp_log_configure(next->log_level, next->log_json);
-	pp_log_begin(&l,
-	             strcmp(why, "rescan") == 0 && added + removed == 0
-	                 ? PP_LOG_DEBUG
-	                 : PP_LOG_INFO,
-	             "reloaded");
-	pp_log_str(&l, "trigger", why);
-	pp_log_u64(&l, "tunnels", nt);
-	pp_log_u64(&l, "added", added);
-	pp_log_u64(&l, "removed", removed);
-	if (changed.len > 0)
-		pp_log_str(&l, "new_certificates", changed.buf);
-	pp_log_end(&l);
-	pp_sb_free(&changed);
+	log_reloaded(why, &plan);
 	rt->reloads_ok++;
 	set_last_error(rt, NULL);
 	free(rt->fds);
-	rt->fds = fds;
+	rt->fds = plan.fds;
+	plan.fds = NULL;
+	pp_reload_plan_free(&plan); /* before the snapshot it borrows from */
 	pp_config_unref(rt->conf);
 	rt->conf = next;
-	rt->trim_reloaded = 1;
+	rt->trim.reloaded = 1;
 	watch_update(rt);
 	return (0);
 fail:
-	tindex_free(&cur);
-	tindex_free(&nxt);
+	pp_reload_plan_free(&plan);
 	pp_config_unref(next);
 	return (-1);
 }
@@ -631,11 +326,13 @@ on_signal(uv_signal_t *h, int signum)
 	begin_drain(rt, strsignal(signum));
 }
 
-/* ---- the admin endpoint ---- */
+/* ---- what the admin endpoint asks (ops/routes) ---- */
 
 static void
-ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
+ops_view(void *arg, struct pp_ops_view *v)
 {
+	struct pp_runtime *rt = arg;
+
 	memset(v, 0, sizeof(*v));
 	v->conf = rt->conf;
 	v->start_unix_ms = rt->start_unix_ms;
@@ -648,260 +345,25 @@ ops_view(struct pp_runtime *rt, struct pp_ops_view *v)
 	v->workers = rt->nworkers;
 }
 
-static void
-admin_reload(struct pp_runtime *rt, struct pp_admin_reply *r)
-{
-	int rc = reload(rt, "admin");
-
-	r->content_type = "application/json";
-	if (rc == 0) {
-		r->status = 200;
-		pp_sb_printf(&r->body,
-		             "{\"result\":\"success\",\"tunnels\":%zu}\n",
-		             rt->conf->ntunnels);
-	} else if (rc == 1) {
-		r->status = 503;
-		pp_sb_puts(&r->body, "{\"result\":\"retrying\",\"error\":"
-		                     "\"the last reload is still being "
-		                     "applied\"}\n");
-	} else {
-		r->status = rt->draining ? 503 : 500;
-		pp_sb_puts(&r->body, "{\"result\":\"failure\",\"error\":");
-		pp_sb_json_str(&r->body, rt->last_error);
-		pp_sb_puts(&r->body, "}\n");
-	}
-}
-
-static const struct {
-	const char *path, *method;
-} admin_routes[] = {
-    {"/healthz", "GET"}, {"/readyz", "GET"},  {"/metrics", "GET"},
-    {"/status", "GET"},  {"/reload", "POST"}, {"/quitquitquit", "POST"},
-};
-
-static void
-admin_handle(void *arg, const struct pp_admin_req *req,
-             struct pp_admin_reply *r)
-{
-	struct pp_runtime *rt = arg;
-	struct pp_ops_view v;
-	size_t i, n = sizeof(admin_routes) / sizeof(admin_routes[0]);
-
-	for (i = 0; i < n; i++)
-		if (strcmp(req->path, admin_routes[i].path) == 0)
-			break;
-	if (i == n) {
-		r->status = 404;
-		pp_sb_printf(&r->body, "no such endpoint: %s\n", req->path);
-		return;
-	}
-	if (strcmp(req->method, admin_routes[i].method) != 0) {
-		r->status = 405;
-		r->allow = admin_routes[i].method;
-		pp_sb_printf(&r->body, "%s takes %s only\n", req->path,
-		             admin_routes[i].method);
-		return;
-	}
-	ops_view(rt, &v);
-	r->status = 200;
-	if (strcmp(req->path, "/healthz") == 0) {
-		pp_sb_puts(&r->body, "ok\n");
-	} else if (strcmp(req->path, "/readyz") == 0) {
-		r->content_type = "application/json";
-		r->status = pp_report_ready(&v, &r->body) ? 200 : 503;
-	} else if (strcmp(req->path, "/metrics") == 0) {
-		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-		pp_report_metrics(&v, &r->body);
-	} else if (strcmp(req->path, "/status") == 0) {
-		r->content_type = "application/json";
-		pp_report_status(&v, &r->body);
-	} else if (strcmp(req->path, "/reload") == 0) {
-		admin_reload(rt, r);
-	} else {
-		r->content_type = "application/json";
-		pp_sb_printf(&r->body,
-		             "{\"result\":\"draining\",\"open_tunnels\":%zu}\n",
-		             open_tunnels(rt));
-		if (!rt->draining)
-			begin_drain(rt, "quitquitquit");
-	}
-}
-
-/* Start the admin endpoint if configured.  0, or -1 (logged). */
 static int
-admin_start(struct pp_runtime *rt)
+admin_reload(void *arg)
 {
-	char err[256], addr[PP_HOST_MAX + 16];
-	struct pp_logline l;
-
-	if (!rt->conf->admin_enabled)
-		return (0);
-	pp_addr_format(&rt->conf->admin_listen, addr, sizeof(addr));
-	rt->admin = pp_admin_start(rt->loop, &rt->conf->admin_listen,
-	                           admin_handle, rt, err, sizeof(err));
-	if (rt->admin == NULL) {
-		pp_log_begin(&l, PP_LOG_ERROR, "listen_failed");
-		pp_log_str(&l, "endpoint", "admin");
-		pp_log_str(&l, "addr", addr);
-		pp_log_str(&l, "error", err);
-		pp_log_end(&l);
-		return (-1);
-	}
-	pp_log_begin_always(&l, PP_LOG_INFO, "admin_listening");
-	pp_log_str(&l, "addr", addr);
-	pp_log_end(&l);
-	return (0);
+	return (reload(arg, "admin"));
 }
-
-/* Resident set size in KiB, or 0 if unknown. */
-static uint64_t
-rss_kib(void)
-{
-	uint64_t virt, resident;
-
-	return (pp_procmem(&virt, &resident) == 0 ? resident / 1024 : 0);
-}
-
-/* glibc keeps the heap pages freed tunnels leave behind, so after a burst
- * the process would stay at its peak size for good.  Once at least
- * TRIM_DROP tunnels have closed since the peak, and at most half of the
- * peak is still open (steady churn trims nothing), hand the free pages
- * back, at most every TRIM_EVERY_MS. */
-#define TRIM_DROP     128
-#define TRIM_EVERY_MS 10000
 
 static void
-trim_memory(struct pp_runtime *rt)
+admin_drain(void *arg, const char *why)
 {
-	uint64_t open = 0, peak = 0, before;
-	struct pp_logline l;
-
-	for (int i = 0; i < rt->nworkers; i++) {
-		struct pp_tunnel_stats *s = &rt->workers[i].stats;
-		uint64_t a = atomic_load(&s->active);
-		uint64_t p = atomic_exchange(&s->peak, a);
-
-		open += a;
-		peak += p > a ? p : a;
-	}
-	if (peak > rt->trim_peak)
-		rt->trim_peak = peak;
-	if (rt->trim_reloaded && !swaps_pending(rt)) {
-		/* A reload built a whole new snapshot beside the old one,
-		 * which the workers have now let go of (with thousands of
-		 * node data peers, a hundred megabytes; tunnels still open
-		 * keep theirs until they close). */
-		rt->trim_reloaded = 0;
-		before = rss_kib();
-#ifdef __GLIBC__
-		malloc_trim(0);
-#endif
-		pp_log_begin(&l, PP_LOG_DEBUG, "memory_trimmed");
-		pp_log_str(&l, "after", "reload");
-		pp_log_u64(&l, "rss_before_kib", before);
-		pp_log_u64(&l, "rss_after_kib", rss_kib());
-		pp_log_end(&l);
-		return;
-	}
-	if (rt->trim_peak < open + TRIM_DROP || open > rt->trim_peak / 2 ||
-	    uv_now(rt->loop) - rt->trim_last_ms < TRIM_EVERY_MS)
-		return;
-	before = rss_kib();
-#ifdef __GLIBC__
-	malloc_trim(0);
-#endif
-	pp_log_begin(&l, PP_LOG_INFO, "memory_trimmed");
-	pp_log_u64(&l, "tunnels_peak", rt->trim_peak);
-	pp_log_u64(&l, "tunnels_open", open);
-	pp_log_u64(&l, "rss_before_kib", before);
-	pp_log_u64(&l, "rss_after_kib", rss_kib());
-	pp_log_end(&l);
-	rt->trim_peak = open;
-	rt->trim_last_ms = uv_now(rt->loop);
+	begin_drain(arg, why);
 }
 
 static void
 on_second(uv_timer_t *h)
 {
+	struct pp_runtime *rt = h->data;
+
 	pp_log_flush_suppressed();
-	trim_memory(h->data);
-}
-
-/* Open every listener for every worker: fds[w * ntunnels + t]. */
-static int
-open_listeners(struct pp_runtime *rt, int *fds)
-{
-	struct pp_config *c = rt->conf;
-	size_t nt = c->ntunnels, nw = (size_t)rt->nworkers;
-	int *one = calloc(nw, sizeof(int));
-	char err[256], addr[PP_HOST_MAX + 16];
-
-	if (one == NULL)
-		return (-1);
-	for (size_t t = 0; t < nt; t++) {
-		if (!pp_tunnel_listens(&c->tunnels[t])) {
-			for (size_t w = 0; w < nw; w++)
-				fds[w * nt + t] = -1;
-			continue;
-		}
-		pp_addr_format(&c->tunnels[t].listen, addr, sizeof(addr));
-		if (pp_listen_open(&c->tunnels[t].listen, nw, one, err,
-		                   sizeof(err)) != 0) {
-			struct pp_logline l;
-			pp_log_begin(&l, PP_LOG_ERROR, "listen_failed");
-			pp_log_str(&l, "tunnel", c->tunnels[t].name);
-			pp_log_str(&l, "addr", addr);
-			pp_log_str(&l, "error", err);
-			pp_log_end(&l);
-			for (size_t u = 0; u < t; u++)
-				for (size_t w = 0; w < nw; w++)
-					if (fds[w * nt + u] >= 0)
-						close(fds[w * nt + u]);
-			free(one);
-			return (-1);
-		}
-		for (size_t w = 0; w < nw; w++)
-			fds[w * nt + t] = one[w];
-	}
-	free(one);
-	return (0);
-}
-
-static void
-log_listening(struct pp_runtime *rt)
-{
-	char addr[PP_HOST_MAX + 16];
-
-	for (size_t t = 0; t < rt->conf->ntunnels; t++) {
-		const struct pp_tunnel_conf *tc = &rt->conf->tunnels[t];
-		static const char *const kinds[] = {"inbound", "outbound",
-		                                    "connect"};
-		struct pp_logline l;
-
-		if (!pp_tunnel_listens(tc))
-			continue;
-		pp_addr_format(&tc->listen, addr, sizeof(addr));
-		pp_log_begin_always(&l, PP_LOG_INFO, "listening");
-		pp_log_str(&l, "tunnel", tc->name);
-		pp_log_str(&l, "kind", kinds[tc->kind]);
-		pp_log_str(&l, "addr", addr);
-		if (tc->trust != NULL)
-			pp_log_str(&l, "identity",
-			           pp_trust_mode(tc->trust) ==
-			                   PP_IDENTITY_SWAPTACULAR
-			               ? "swaptacular"
-			               : "x509");
-		pp_log_end(&l);
-	}
-}
-
-static void
-unlink_unix_listeners(struct pp_config *c)
-{
-	for (size_t t = 0; t < c->ntunnels; t++) {
-		if (c->tunnels[t].listen.kind == PP_ADDR_UNIX)
-			unlink(c->tunnels[t].listen.path);
-	}
+	pp_trim_tick(&rt->trim, rt->workers, rt->nworkers, uv_now(rt->loop));
 }
 
 /* Every tunnel holds two descriptors: take all the kernel lets us. */
@@ -936,15 +398,16 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	raise_fd_limit();
 	srandom((unsigned)(getpid() ^ (unsigned)uv_hrtime()));
 
-	fds =
-	    calloc((size_t)rt.nworkers * (conf->ntunnels ? conf->ntunnels : 1),
-	           sizeof(int));
 	rt.workers = calloc((size_t)rt.nworkers, sizeof(*rt.workers));
-	if (fds == NULL || rt.workers == NULL)
+	if (rt.workers == NULL ||
+	    pp_listeners_start(conf, (size_t)rt.nworkers, &rt.fds) != 0)
 		goto done;
-	if (open_listeners(&rt, fds) != 0)
-		goto done;
-	rt.fds = fds;
+	fds = rt.fds;
+	rt.routes = (struct pp_routes){.view = ops_view,
+	                               .reload = admin_reload,
+	                               .open_tunnels = open_tunnels,
+	                               .drain = admin_drain,
+	                               .arg = &rt};
 
 	uv_async_init(rt.loop, &rt.worker_exit, on_worker_exit);
 	rt.worker_exit.data = &rt;
@@ -1010,14 +473,16 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 		rt.draining = 1;
 		break;
 	}
-	if (!rt.draining && admin_start(&rt) != 0) {
+	if (!rt.draining && conf->admin_enabled &&
+	    (rt.admin = pp_routes_serve(rt.loop, &conf->admin_listen,
+	                                &rt.routes)) == NULL) {
 		for (int j = 0; j < started; j++)
 			pp_worker_stop_accepting(&rt.workers[j]);
 		rt.draining = 1;
 	}
 	if (!rt.draining) {
 		rt.serving = 1;
-		log_listening(&rt);
+		pp_listeners_log(conf);
 		pp_log_begin_always(&l, PP_LOG_INFO, "ready");
 		pp_log_u64(&l, "workers", (uint64_t)rt.nworkers);
 		pp_log_u64(&l, "tunnels", conf->ntunnels);
@@ -1030,14 +495,11 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	for (int i = 0; i < started; i++)
 		pp_worker_join(&rt.workers[i]);
 	uv_loop_close(rt.loop);
-	unlink_unix_listeners(rt.conf);
+	pp_listeners_unlink(rt.conf);
 	if (rc == 0)
 		pp_log_msg(PP_LOG_INFO, "stopped", "all tunnels closed");
 done:
-	if (rt.fds != NULL)
-		free(rt.fds);
-	else
-		free(fds);
+	free(rt.fds);
 	free(rt.workers);
 	free(rt.last_error);
 	pp_config_unref(rt.conf);

@@ -16,6 +16,7 @@
 #include "tls/pem.h"
 #include "tls/readahead.h"
 #include "tls/tickets.h"
+#include "tls/tlserr.h"
 
 #ifndef OPENSSL_IS_BORINGSSL
 #error "peerproxy must be built against BoringSSL"

@@ -10,7 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "tls/identity.h"
-#include "tls/pem.h"
+#include "tls/tlserr.h"
 
 static const char accepted[] =
     "accepted: RSA of 2048 to 16384 bits, ECDSA P-256 or P-384, Ed25519";

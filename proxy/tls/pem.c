@@ -12,21 +12,11 @@
 #include <openssl/pem.h>
 
 #include "tls/keypolicy.h"
+#include "tls/tlserr.h"
 #include "util/file.h"
 
 static const char begin_cert[] = "-----BEGIN CERTIFICATE-----";
 static const char end_cert[] = "-----END CERTIFICATE-----";
-
-int
-pp_tls_lacked_memory(void)
-{
-	uint32_t e;
-	int oom = 0;
-
-	while ((e = ERR_get_error()) != 0)
-		oom |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
-	return (oom || errno == ENOMEM);
-}
 
 /* Find ${needle} in the ${len} bytes at ${hay} (which may hold NULs). */
 static const char *

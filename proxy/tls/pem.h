@@ -29,12 +29,4 @@ STACK_OF(X509) * pp_pem_parse_certs(const char *data, size_t len,
  * ${err}: an encrypted key is refused as such, never prompted for. */
 EVP_PKEY *pp_pem_load_key(const char *path, char *err, size_t errlen);
 
-/* pp_tls_lacked_memory(): after a BoringSSL call failed (a parse, say),
- * non-zero if it failed for lack of memory rather than for its input, as
- * far as can be told: an allocation failure in the thread's error queue,
- * or errno ENOMEM (the allocator's; the caller sets errno to 0 before the
- * call, as BoringSSL often reports such a failure as bad input).  The
- * error queue is cleared. */
-int pp_tls_lacked_memory(void);
-
 #endif

@@ -13,6 +13,7 @@
 
 #include "tls/keypolicy.h"
 #include "tls/pem.h"
+#include "tls/tlserr.h"
 
 /* Refuse absurd chains before spending signatures on them. */
 #define MAX_SENT_CERTS 8

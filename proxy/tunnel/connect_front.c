@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config/nodedata.h"
 #include "identity/connect.h"
 #include "tunnel/internal.h"
 #include "util/bufpool.h"
@@ -63,8 +62,8 @@ request_done(struct pp_tunnel *t)
 		request_refused(t, pp_connect_403, "unknown_peer", why);
 		return;
 	}
-	if (t->tc->gate_dir != NULL &&
-	    pp_nodedata_gate(t->tc->gate_dir, id, why, sizeof(why)) != 0) {
+	if (t->tc->gate != NULL &&
+	    t->tc->gate(t->tc->gate_dir, id, why, sizeof(why)) != 0) {
 		request_refused(t, pp_connect_403, "peer_inactive", why);
 		return;
 	}

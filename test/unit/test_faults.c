@@ -272,11 +272,11 @@ describe(const struct pp_config *c, char *b, size_t len)
 		    t->cert_file ? t->cert_file : "-",
 		    t->chain_file ? t->chain_file : "-",
 		    t->key_file ? t->key_file : "-");
-		put(b, len, " peer=%s sni=%s id=%d gate=%s opt=%d own=%d",
+		put(b, len, " peer=%s sni=%s id=%d gate=%d,%s opt=%d own=%d",
 		    t->peer ? t->peer : "-",
 		    t->server_name ? t->server_name : "-", (int)t->identity,
-		    t->gate_dir ? t->gate_dir : "-", t->optional,
-		    t->check_own_chain);
+		    t->gate != NULL, t->gate_dir ? t->gate_dir : "-",
+		    t->optional, t->check_own_chain);
 		put_strv(b, len, "peers", t->allow.peers, t->allow.npeers);
 		put_strv(b, len, "cn", t->allow.cns, t->allow.ncns);
 		put_strv(b, len, "dns", t->allow.dns, t->allow.ndns);
@@ -445,10 +445,11 @@ serving_conf(int workers, uint64_t rescan_ms)
 	c->admin_enabled = 0;
 	c->log_level = PP_LOG_DEBUG; /* quiet rescans say "reloaded" too */
 	if (rescan_ms > 0) {
-		c->nodedata = calloc(1, sizeof(*c->nodedata));
-		cr_assert_not_null(c->nodedata);
-		c->nodedata->path = strdup(tmp);
-		c->nodedata->rescan_ms = rescan_ms;
+		struct pp_nodedata *nd = calloc(1, sizeof(*nd));
+		cr_assert_not_null(nd);
+		nd->path = strdup(tmp);
+		nd->rescan_ms = rescan_ms;
+		pp_nodedata_attach(c, nd);
 	}
 	t = pp_config_add_tunnel(c, PP_TUNNEL_INBOUND, "in");
 	cr_assert_not_null(t);

@@ -365,6 +365,20 @@ Test(load, the_examples_in_config_load)
 	}
 }
 
+Test(load, a_bad_nodedata_listen_is_one_problem)
+{
+	char *p = load_fails("nodedata:\n"
+	                     "  path: /n\n  cert: c\n  key: k\n"
+	                     "  inbound: {listen: 0.0.0.0:0, target: x:1}\n");
+
+	cr_assert(t_contains(p, "nodedata.inbound.listen: \"0.0.0.0:0\": bad "
+	                        "port"),
+	          "%s", p);
+	/* Given, if bad: not also "required". */
+	cr_assert(!t_contains(p, "listen is required"), "%s", p);
+	free(p);
+}
+
 Test(load, nodedata_keys_are_checked)
 {
 	char *p = load_fails("nodedata:\n"

@@ -1,6 +1,7 @@
 /*
  * Node data as configuration: which entries of peers/ are peers, and what
- * becomes of the rest.  Each test copies node0 of the generated PKI
+ * becomes of the rest; the files a watch follows; the gate of the tunnels
+ * that admit peers.  Each test copies node0 of the generated PKI
  * ($PEERPROXY_TEST_PKI/nodes) into a private directory it may change.
  */
 
@@ -66,13 +67,11 @@ struct seen {
 static void
 record(void *arg, const char *id, enum pp_peer_state s)
 {
-	static const char *const names[] = {"active", "inactive",
-	                                    "deactivated"};
 	struct seen *seen = arg;
 	size_t used = strlen(seen->text);
 
 	snprintf(seen->text + used, sizeof(seen->text) - used, "%s=%s ", id,
-	         names[s]);
+	         pp_nodedata_state_name(s));
 	seen->n++;
 }
 
@@ -141,6 +140,75 @@ Test(nodedata, states_come_from_the_markers)
 	cr_assert(t_contains(seen.text, want), "%s", seen.text);
 	snprintf(want, sizeof(want), "%s=deactivated", nodes[2].id);
 	cr_assert(t_contains(seen.text, want), "%s", seen.text);
+	cr_assert_str_eq(pp_nodedata_state_name(PP_PEER_ACTIVE), "active");
+}
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* The ${n} strings ${v} sorted, one per line, into ${out}. */
+static const char *
+sorted_lines(char **v, size_t n, char *out, size_t len)
+{
+	qsort(v, n, sizeof(*v), strp_cmp);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		strncat(out, v[i], len - strlen(out) - 2);
+		strcat(out, "\n");
+	}
+	return (out);
+}
+
+/* The paths pp_nodedata_watch_paths gives for node, as sorted_lines puts
+ * them; their number in ${n}. */
+static const char *
+watch_paths(size_t *n)
+{
+	static char all[8192];
+	struct pp_nodedata nd = {.path = node};
+	char **v = NULL;
+
+	*n = pp_nodedata_watch_paths(&nd, &v);
+	cr_assert_not_null(v);
+	sorted_lines(v, *n, all, sizeof(all));
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	free(v);
+	return (all);
+}
+
+Test(nodedata, the_watch_follows_the_peers_directory_and_every_marker)
+{
+	static char paths[5][1200], want[8192];
+	char *v[5];
+	size_t n;
+	const char *got;
+
+	/* Neither is a peer: no marker of theirs is watched. */
+	cr_assert_eq(mkdir(peer_path(0, "..evil", NULL), 0755), 0);
+	cr_assert_eq(symlink("/etc", peer_path(0, "0badc0de", NULL)), 0);
+	for (int i = 0; i < 5; i++)
+		v[i] = paths[i];
+	snprintf(v[0], sizeof(paths[0]), "%s/peers/.", node);
+	for (int i = 1; i <= 2; i++) {
+		snprintf(v[2 * i - 1], sizeof(paths[0]), "%s",
+		         peer_path(0, nodes[i].id, "ACTIVE"));
+		snprintf(v[2 * i], sizeof(paths[0]), "%s",
+		         peer_path(0, nodes[i].id, "DEACTIVATED"));
+	}
+	sorted_lines(v, 5, want, sizeof(want));
+	got = watch_paths(&n);
+	cr_assert_eq(n, 5, "%s", got);
+	cr_assert_str_eq(got, want);
+	/* Without peers/, the directory alone (its creation is a change). */
+	cr_assert_eq(rename(in_node(0, "peers"), in_node(1, "gone")), 0);
+	got = watch_paths(&n);
+	snprintf(want, sizeof(want), "%s/peers/.\n", node);
+	cr_assert_eq(n, 1, "%s", got);
+	cr_assert_str_eq(got, want);
 }
 
 Test(nodedata, the_gate_admits_active_peers_of_their_own_directory)
@@ -178,6 +246,51 @@ expand(struct pp_problems *p)
 	cr_assert_not_null(c);
 	pp_nodedata_expand(c, &nd, p);
 	return (c);
+}
+
+Test(nodedata, the_tunnels_that_admit_peers_are_gated)
+{
+	static char cert[700], key[700], err[256];
+	struct pp_nodedata *nd = calloc(1, sizeof(*nd));
+	struct pp_problems p = {0};
+	struct pp_config *c = pp_config_new();
+	size_t gated = 0;
+
+	cr_assert_not_null(nd);
+	cr_assert_not_null(c);
+	nd->path = strdup(node);
+	nd->cert = strdup(t_path(cert, sizeof(cert), node, "server.crt"));
+	nd->key = strdup(t_path(key, sizeof(key), node, "server.key"));
+	nd->socket_dir = strdup(dir);
+	nd->has_inbound = nd->has_connect = 1;
+	cr_assert_eq(
+	    pp_addr_parse("127.0.0.1:1", &nd->inbound_listen, err, sizeof(err)),
+	    0);
+	cr_assert_eq(
+	    pp_addr_parse("127.0.0.1:2", &nd->inbound_target, err, sizeof(err)),
+	    0);
+	cr_assert_eq(
+	    pp_addr_parse("127.0.0.1:3", &nd->connect_listen, err, sizeof(err)),
+	    0);
+	/* The configuration frees it (LeakSanitizer would say otherwise). */
+	pp_nodedata_attach(c, nd);
+	cr_assert_eq(c->nodedata, nd);
+	pp_nodedata_expand(c, nd, &p);
+	cr_assert_eq(pp_problems_count(&p), 0, "%s", p.n ? p.items[0] : "");
+	cr_assert_eq(c->ntunnels, 4, "inbound, connect and two peers");
+	for (size_t i = 0; i < c->ntunnels; i++) {
+		const struct pp_tunnel_conf *t = &c->tunnels[i];
+		if (t->kind == PP_TUNNEL_OUTBOUND) {
+			cr_assert_null(t->gate, "%s", t->name);
+			continue;
+		}
+		cr_assert_eq(t->gate, pp_nodedata_gate, "%s", t->name);
+		cr_assert_str_eq(t->gate_dir, node, "%s", t->name);
+		gated++;
+	}
+	cr_assert_eq(gated, 2);
+	pp_config_unref(c);
+	pp_problems_free(&p);
 }
 
 Test(nodedata, hostile_entries_leave_the_other_peers_working)
