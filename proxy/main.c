@@ -201,7 +201,8 @@ cmd_config(int argc, char **argv, int serve_it)
 		return (PP_EXIT_USAGE);
 	}
 	pp_problems_print(&p, prefix, stderr); /* warnings only */
-	printf("%s: configuration OK (%zu tunnels)\n", path, c->ntunnels);
+	printf("%s: configuration OK (%zu tunnel%s)\n", path, c->ntunnels,
+	       c->ntunnels == 1 ? "" : "s");
 	pp_problems_free(&p);
 	pp_config_unref(c);
 	return (PP_EXIT_OK);

@@ -127,6 +127,12 @@ inbound:
     assert "peerproxy.yaml:9:5:" in err, err
 
 
+def test_check_counts_one_tunnel_in_the_singular(pki, tmp_path):
+    path = _write(tmp_path, _inbound(pki[1], _addr(), "    target: 127.0.0.1:9\n"))
+    rc, out, err = run_cli(["check", "--config", path])
+    assert rc == 0 and out.endswith(": configuration OK (1 tunnel)\n"), (rc, out, err)
+
+
 def test_check_names_missing_files(tmp_path):
     path = _write(tmp_path, """
 inbound:
