@@ -169,9 +169,9 @@ pp_reload_plan(const struct pp_config *cur, const int *cur_fds,
 			plan->open[plan->nopen++] = t;
 		if (j < 0)
 			plan->added[plan->nadded++] = tc->name;
-		/* j >= 0 only if cur, indexed in ci, has that tunnel. */
-		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
-		else if (cert_changed(&cur->tunnels[j], tc))
+		/* j >= 0 only if cur has that tunnel: the test of cur says so
+		 * to readers and analysers alike. */
+		else if (cur != NULL && cert_changed(&cur->tunnels[j], tc))
 			plan->new_certs[plan->nnew_certs++] = tc->name;
 	}
 	for (size_t t = 0; t < ct; t++) {
