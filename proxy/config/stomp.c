@@ -7,8 +7,8 @@
 
 #include "util/file.h"
 
-#define NEST_MAX       32 /* arrays and inline tables inside each other */
-#define ENTRY_MAX      (PP_HOST_MAX + 16)
+#define NEST_MAX  32 /* arrays and inline tables inside each other */
+#define ENTRY_MAX (PP_HOST_MAX + 16)
 
 /* A reader over the file's bytes; errors name the file and the line. */
 struct cur {
