@@ -816,14 +816,15 @@ Test(tunnel, a_later_tunnel_resumes_from_the_hosts_session_cache)
 	cr_assert_eq(in_host.freed, 2);
 }
 
-/* The outbound tunnel refuses a server that is not its peer: it logs why,
- * its client sees the end of the stream with nothing in it, no app is
- * dialed, and both hosts are told the tunnels are gone. */
-Test(tunnel, an_outbound_refusal_closes_both_tunnels)
+/* refused_before_the_app(name): a client of the outbound tunnel ${name}
+ * sends bytes that a refused handshake must never deliver: its client sees
+ * the end of the stream with nothing in it, both sets empty, no app is
+ * dialed, and each host is told of its one tunnel's end. */
+static void
+refused_before_the_app(const char *name)
 {
 	static const char hello[] = "never delivered";
-	struct end *c = client_start("out-wrong");
-	struct tj *j;
+	struct end *c = client_start(name);
 
 	end_send(c, hello, sizeof(hello) - 1, 0);
 	run_until(end_done, c, "the client's end of stream");
@@ -832,6 +833,16 @@ Test(tunnel, an_outbound_refusal_closes_both_tunnels)
 	cr_assert_eq(napps, 0, "no app is dialed");
 	cr_assert_eq(out_host.freed, 1);
 	cr_assert_eq(in_host.freed, 1);
+}
+
+/* The outbound tunnel refuses a server that is not its peer: it logs why,
+ * its client sees the end of the stream with nothing in it, no app is
+ * dialed, and both hosts are told the tunnels are gone. */
+Test(tunnel, an_outbound_refusal_closes_both_tunnels)
+{
+	struct tj *j;
+
+	refused_before_the_app("out-wrong");
 	cr_assert_eq(atomic_load(&out_host.stats.active), 0);
 	cr_assert_eq(atomic_load(&in_host.stats.active), 0);
 
@@ -858,17 +869,9 @@ Test(tunnel, an_outbound_refusal_closes_both_tunnels)
  * never dialed. */
 Test(tunnel, an_inbound_refusal_reaches_the_outbound_tunnel)
 {
-	static const char hello[] = "never delivered";
-	struct end *c = client_start("out-strict");
 	struct tj *j;
 
-	end_send(c, hello, sizeof(hello) - 1, 0);
-	run_until(end_done, c, "the client's end of stream");
-	cr_assert_eq(c->inlen, 0);
-	run_until(sets_empty, NULL, "both sets to empty");
-	cr_assert_eq(napps, 0, "no app is dialed");
-	cr_assert_eq(out_host.freed, 1);
-	cr_assert_eq(in_host.freed, 1);
+	refused_before_the_app("out-strict");
 
 	logs_end();
 	cr_assert_not_null(j = log_find("handshake_refused", "in-strict", 0),
