@@ -16,7 +16,9 @@
 #include <openssl/x509.h>
 
 /* t_tmpdir(buf, len): create a fresh private directory under $TMPDIR (or
- * /tmp) and write its path to ${buf}. */
+ * /tmp, also when $TMPDIR is too long for a unix socket named up to 48
+ * bytes to be bound inside the new directory) and write its path to
+ * ${buf}. */
 void t_tmpdir(char *buf, size_t len);
 
 /* t_rmtree(dir): remove ${dir} and everything below it. */

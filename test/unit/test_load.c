@@ -17,14 +17,26 @@
 
 static char dir[512];
 
-/* Write ${text} to a config file in a fresh directory; return its path. */
+/* The test's directory, made at its first write_config, goes with it. */
+static void
+teardown(void)
+{
+	t_rmtree(dir);
+	dir[0] = '\0';
+}
+
+TestSuite(load, .fini = teardown);
+
+/* Write ${text} to the config file of the test's directory; return its
+ * path. */
 static const char *
 write_config(const char *text)
 {
 	static char path[600];
 	FILE *f;
 
-	t_tmpdir(dir, sizeof(dir));
+	if (dir[0] == '\0')
+		t_tmpdir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/peerproxy.yaml", dir);
 	cr_assert_not_null(f = fopen(path, "w"));
 	fputs(text, f);
