@@ -17,3 +17,20 @@ def test_quickstart_once():
     assert 'peerproxy_connections_total{tunnel="inbound",result="established"} 1' in out, out
     assert 'peerproxy_handshake_failures_total{tunnel="inbound",reason="untrusted"} 1' in out, out
     assert "Done: the link works and the impostor was refused." in out, out
+
+
+def test_quickstart_refuses_an_unknown_argument_before_doing_anything():
+    # A typo must not start the long-running demo (or install anything).
+    r = subprocess.run([os.path.join(TOP, "deploy", "quickstart"), "--onec"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "unknown argument '--onec'" in r.stderr, r.stderr
+    assert "Building" not in r.stdout + r.stderr
+
+
+def test_quickstart_help_says_what_it_does_and_exits():
+    r = subprocess.run([os.path.join(TOP, "deploy", "quickstart"), "--help"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "./deploy/quickstart --once" in r.stdout, r.stdout
+    assert "Building" not in r.stdout + r.stderr
