@@ -762,6 +762,70 @@ Test(load, nodedata_overlong_socket_is_named)
 	free(probs);
 }
 
+/* The README's numbers: a socket_dir of 69 bytes leaves room for a 32-digit
+ * id's "/<id>.sock" in the 107 bytes of a unix socket path; 70 does not. */
+Test(load, nodedata_socket_dir_of_69_bytes_fits_70_does_not)
+{
+	char base[512], root[600], sockets[200];
+	struct pp_config *c;
+	char *probs;
+
+	t_tmpdir(base, sizeof(base));
+	snprintf(root, sizeof(root), "%s/node", base);
+	make_node(root, PEER32);
+	cr_assert_lt(strlen(base) + 2, 69, "the test directory is too deep");
+	for (size_t len = 69; len <= 70; len++) {
+		snprintf(sockets, sizeof(sockets), "%s/", base);
+		while (strlen(sockets) < len)
+			strcat(sockets, "s");
+		cr_assert_eq(strlen(sockets), len);
+		probs = load_node(root, sockets, &c);
+		if (len == 69) {
+			cr_assert_not_null(c, "%s", probs);
+			cr_assert(!t_contains(probs, "socket_dir"), "%s",
+			          probs);
+			pp_config_unref(c);
+		} else {
+			cr_assert_null(c);
+			cr_assert(t_contains(probs,
+			                     "is longer than the 107 "
+			                     "bytes of a unix socket path"),
+			          "%s", probs);
+		}
+		free(probs);
+	}
+	t_rmtree(base);
+}
+
+/* The README's number: a node data path of up to 4003 bytes is taken
+ * (and then fails for what is, or is not, under it), one of 4004 bytes is
+ * refused for its length. */
+Test(load, nodedata_path_limit_is_4003_bytes)
+{
+	char root[4100];
+	struct pp_config *c;
+	char *probs;
+
+	for (size_t len = 4003; len <= 4004; len++) {
+		memset(root, 'x', len);
+		root[0] = '/';
+		root[len] = '\0';
+		probs = load_node(root, "/tmp", &c);
+		cr_assert_null(c);
+		if (len == 4003) {
+			cr_assert(!t_contains(probs, "is longer than"), "%s",
+			          probs);
+			cr_assert(t_contains(probs, "xxx/db/nodeid"), "%s",
+			          probs);
+		} else {
+			cr_assert(t_contains(probs, "xxx\" is longer than 4003 "
+			                            "bytes"),
+			          "%s", probs);
+		}
+		free(probs);
+	}
+}
+
 /* A node data path so long that the files under it would pass PATH_MAX
  * is refused by name (it was cut, and the error named another file). */
 Test(load, nodedata_path_over_path_max_is_refused)
