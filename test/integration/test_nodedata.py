@@ -555,3 +555,54 @@ def test_peer_no_longer_active_here_loses_its_socket_and_tunnels(tree, proxy, se
     assert not os.path.exists(sock2)
     _, doc = harness.admin_json(p0.admin, "GET", "/status")
     assert n2.id not in {p["id"] for p in doc["nodedata"]["peers"]}, doc["nodedata"]
+
+
+def test_a_change_of_any_node_data_file_reloads(tree, proxy, server):
+    """Every node data file is a file the configuration names: a change of
+    one reloads on its own, no signal and no rescan (a minute away).  A
+    peer's stomp.toml (the peer moved), a skipped peer's missing sub-ca.crt
+    put back, a peer's nodeinfo/ made afresh, and db/nodeid."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    closed = harness.free_port()
+    _servers(n0, n1, "127.0.0.1:%d" % closed)
+    sub_ca = n0.peer_dir(n2) / "sub-ca.crt"
+    saved = sub_ca.read_bytes()
+    sub_ca.unlink()
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n2, server(harness.echo_handler)))
+    assert set(_tunnels(p0)) == {"nodedata", "peer-" + n1.id}
+    assert _call(tree, n0, n1, b"nobody there\n") == b""
+
+    mark = p0.mark()
+    _servers(n0, n1, "127.0.0.1:%d" % tree.ports[n1.id])
+    p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert _tunnels(p0)["peer-" + n1.id]["targets"] == ["127.0.0.1:%d" % tree.ports[n1.id]]
+    assert _call(tree, n0, n1, b"moved\n") == b"moved\n"
+
+    mark = p0.mark()
+    sub_ca.write_bytes(saved)
+    rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert rec["added"] == "1", rec
+    assert _call(tree, n0, n2, b"whole again\n") == b"whole again\n"
+
+    # nodeinfo/ removed: the peer is skipped; made afresh with its file
+    # (as a rename of a finished directory), the peer is back
+    info = n0.peer_dir(n2) / "nodeinfo"
+    mark = p0.mark()
+    shutil.rmtree(info)
+    rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert "peer-" + n2.id not in _tunnels(p0)
+    mark = p0.mark()
+    fresh = n0.peer_dir(n2) / "nodeinfo.new"
+    fresh.mkdir()
+    (fresh / "stomp.toml").write_text('servers = ["127.0.0.1:%d"]\n' % tree.ports[n2.id])
+    fresh.rename(info)
+    p0.wait_for(lambda r: r.get("event") == "reloaded" and r.get("added") == "1",
+                since=mark, what="the peer back after its nodeinfo/ came back")
+    assert _call(tree, n0, n2, b"back\n") == b"back\n"
+
+    mark = p0.mark()
+    (n0.dir / "db" / "nodeid").write_text("not an id\n")
+    rec = p0.wait_event("reload_failed", since=mark, trigger="file_change")
+    assert "nodeid" in rec["error"], rec
