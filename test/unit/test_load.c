@@ -766,7 +766,7 @@ Test(load, nodedata_overlong_socket_is_named)
  * id's "/<id>.sock" in the 107 bytes of a unix socket path; 70 does not. */
 Test(load, nodedata_socket_dir_of_69_bytes_fits_70_does_not)
 {
-	char base[512], root[600], sockets[200];
+	char base[512], root[600], sockets[600];
 	struct pp_config *c;
 	char *probs;
 
