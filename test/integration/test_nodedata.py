@@ -707,3 +707,35 @@ nodedata:
     assert all(r["reason"] == "done" for r in recs), recs
     # 24 calls all to one of two live servers: 2 * (1/2)^24 by chance
     assert used == {"127.0.0.1:%d" % tree.ports[n1.id], "127.0.0.1:%d" % second}, used
+
+
+def test_a_killed_node_leaves_no_socket_for_a_peer_no_longer_active(tree, proxy, server):
+    """A node killed (no chance to remove its sockets) and started again
+    after a peer was deactivated: that peer's old socket file is removed,
+    not left to look like a socket for it.  What is not a stale socket of
+    ours stays: a socket some other process listens on, a file of that
+    name, another name."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    config = _config(tree, n0, server(harness.echo_handler))
+    p0 = proxy("run", "--config", config)
+    sockets = "%s/%s-peers" % (tree.tmp, n0.name)
+    p0.send_signal(signal.SIGKILL)
+    p0.wait_exit(10)
+    assert sorted(os.listdir(sockets)) == sorted(["%s.sock" % n1.id, "%s.sock" % n2.id])
+    (n0.peer_dir(n1) / "DEACTIVATED").write_text("2026-12-06\n")
+    live = socket.socket(socket.AF_UNIX)
+    live.bind("%s/0badc0de.sock" % sockets)
+    live.listen(1)
+    with open("%s/12345678.sock" % sockets, "w") as f:
+        f.write("not a socket\n")
+    with open("%s/notes.txt" % sockets, "w") as f:
+        f.write("mine\n")
+    try:
+        p0 = proxy("run", "--config", config)
+        rec = p0.wait_event("stale_socket_removed")
+        assert "%s/%s.sock" % (sockets, n1.id) in rec["msg"], rec
+        assert sorted(os.listdir(sockets)) == sorted(
+            ["%s.sock" % n2.id, "0badc0de.sock", "12345678.sock", "notes.txt"])
+        assert len(p0.events("stale_socket_removed")) == 1, p0.describe()
+    finally:
+        live.close()
