@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
+#include "config/nodedata.h"
 #include "support.h"
 
 static char dir[512];
@@ -760,6 +761,43 @@ Test(load, nodedata_overlong_socket_is_named)
 	          "%s", probs);
 	t_rmtree(base);
 	free(probs);
+}
+
+/* rescan_interval: a minute unless set; 0s (no timed rescan) is taken. */
+Test(load, nodedata_rescan_interval_defaults_to_60s)
+{
+	static const struct {
+		const char *line;
+		uint64_t ms;
+	} cases[] = {{"", 60000},
+	             {"  rescan_interval: 0s\n", 0},
+	             {"  rescan_interval: 2m\n", 120000}};
+	char base[512], root[600], text[2048];
+	struct pp_problems p = {0};
+	struct pp_config *c;
+
+	t_tmpdir(base, sizeof(base));
+	snprintf(root, sizeof(root), "%s/node", base);
+	make_node(root, PEER32);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "nodedata:\n"
+		         "  path: %s\n"
+		         "  cert: server.crt\n"
+		         "  key: server.key\n"
+		         "  outbound: {connect_listen: 127.0.0.1:3128}\n"
+		         "%s",
+		         root, cases[i].line);
+		c = pp_config_load(write_config(text), &p);
+		cr_assert_not_null(c, "%s", p.n ? p.items[0] : "");
+		cr_assert_not_null(c->nodedata);
+		cr_assert_eq(c->nodedata->rescan_ms, cases[i].ms, "%s: %llu",
+		             cases[i].line,
+		             (unsigned long long)c->nodedata->rescan_ms);
+		pp_config_unref(c);
+		pp_problems_free(&p);
+	}
+	t_rmtree(base);
 }
 
 /* The README's numbers: a socket_dir of 69 bytes leaves room for a 32-digit
