@@ -368,3 +368,45 @@ Test(nodedata, a_nodeid_with_control_bytes_is_shown_escaped)
 	pp_config_unref(c);
 	pp_problems_free(&p);
 }
+
+/* The README's limits for the node data files: a db/nodeid over 1 KiB is
+ * an error naming it; a peer's stomp.toml over 64 KiB skips that peer with
+ * a warning naming the file, and the other peer keeps its tunnel. */
+Test(nodedata, nodeid_and_stomp_toml_are_bounded)
+{
+	struct pp_problems p = {0};
+	struct pp_config *c;
+	const char *w;
+
+	cr_assert_eq(truncate(peer_path(0, nodes[1].id, "nodeinfo/stomp.toml"),
+	                      64 * 1024 + 1),
+	             0);
+	c = expand(&p);
+	cr_assert_eq(pp_problems_count(&p), 0, "%s", p.n ? p.items[0] : "");
+	cr_assert_eq(c->ntunnels, 1, "node2's tunnel only");
+	cr_assert(t_contains(c->tunnels[0].name, nodes[2].id), "%s",
+	          c->tunnels[0].name);
+	w = warnings(&p);
+	cr_assert(
+	    t_contains(w, peer_path(0, nodes[1].id, "nodeinfo/stomp.toml")),
+	    "%s", w);
+	cr_assert(t_contains(w, "larger than the 64 KiB limit"), "%s", w);
+	pp_config_unref(c);
+	pp_problems_free(&p);
+
+	cr_assert_eq(truncate(in_node(0, "db/nodeid"), 1024), 0);
+	c = expand(&p);
+	cr_assert_eq(p.n, 0, "exactly 1 KiB is read: %s",
+	             p.n ? p.items[0] : "");
+	pp_config_unref(c);
+	pp_problems_free(&p);
+	cr_assert_eq(truncate(in_node(0, "db/nodeid"), 1025), 0);
+	c = expand(&p);
+	cr_assert_eq(p.n, 1);
+	cr_assert(t_contains(p.items[0], in_node(1, "db/nodeid")), "%s",
+	          p.items[0]);
+	cr_assert(t_contains(p.items[0], "larger than the 1 KiB limit"), "%s",
+	          p.items[0]);
+	pp_config_unref(c);
+	pp_problems_free(&p);
+}
