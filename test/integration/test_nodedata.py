@@ -119,6 +119,10 @@ def test_unknown_and_inactive_peers(tree, proxy, server):
     reasons = {r["claimed_peer"]: r for r in p1.wait_events("handshake_refused", 2)}
     assert "unknown" in reasons[n0.id]["detail"], reasons
     assert "not activated" in reasons[n2.id]["detail"], reasons
+    # the metric's states: node2 inactive (no ACTIVE yet), node0 no peer
+    m = harness.scrape(p1.admin)
+    assert [harness.metric(m, "peerproxy_peers", state=s)
+            for s in ("active", "inactive", "deactivated")] == [0, 1, 0]
 
 
 def test_broken_peer_is_skipped_and_the_others_work(tree, proxy, server):
