@@ -380,14 +380,17 @@ push_path(struct path_list *l, const char *dir, const char *name)
 		l->n++;
 }
 
+/* Every file of the peer ${id}, whatever its state: any of them changing
+ * may give the peer a tunnel, take it away or change it. */
 static void
-push_markers(void *arg, const char *id, enum pp_peer_state state)
+push_peer_files(void *arg, const char *id, enum pp_peer_state state)
 {
 	struct path_list *l = arg;
-	char dir[PATH_MAX + NAME_MAX + 1]; /* fits */
+	char dir[PATH_MAX + NAME_MAX + 1], info[PATH_MAX];
+	struct stat st;
 
 	(void)state;
-	if (l->n + 2 > l->cap) {
+	if (l->n + 6 > l->cap) {
 		size_t cap = 2 * l->cap;
 		char **nv = realloc(l->v, cap * sizeof(*nv));
 		if (nv == NULL)
@@ -398,6 +401,16 @@ push_markers(void *arg, const char *id, enum pp_peer_state state)
 	snprintf(dir, sizeof(dir), "%s/%s", l->peers, id);
 	push_path(l, dir, "ACTIVE");
 	push_path(l, dir, "DEACTIVATED");
+	push_path(l, dir, "root-ca.crt");
+	push_path(l, dir, "sub-ca.crt");
+	/* nodeinfo/ itself, in the peer directory watched already: its
+	 * coming or going is a change.  Its stomp.toml only while it is a
+	 * directory: watching a missing one fails, with a warning at every
+	 * reload. */
+	push_path(l, dir, "nodeinfo");
+	if (pp_fmt(info, sizeof(info), "%s/nodeinfo", dir) == 0 &&
+	    stat(info, &st) == 0 && S_ISDIR(st.st_mode))
+		push_path(l, info, "stomp.toml");
 }
 
 size_t
@@ -411,7 +424,8 @@ pp_nodedata_watch_paths(const struct pp_nodedata *nd, char ***paths)
 	    (l.v = calloc(l.cap, sizeof(*l.v))) == NULL)
 		return (0);
 	push_path(&l, peers, ".");
-	pp_nodedata_peers(nd->path, push_markers, &l, NULL);
+	push_path(&l, nd->path, "db/nodeid");
+	pp_nodedata_peers(nd->path, push_peer_files, &l, NULL);
 	*paths = l.v;
 	return (l.n);
 }

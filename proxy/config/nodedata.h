@@ -82,8 +82,11 @@ long pp_nodedata_peers(const char *path, pp_nodedata_peer_fn *fn, void *arg,
 
 /* pp_nodedata_watch_paths(nd, paths): the files under ${nd}'s directory
  * that change the configuration without being named in it: peers/. (a
- * peer added or removed changes the directory's times) and each peer's
- * ACTIVE and DEACTIVATED markers, whether they exist or not.  Store them
+ * peer added or removed changes the directory's times), db/nodeid, and
+ * each peer's ACTIVE, DEACTIVATED, root-ca.crt, sub-ca.crt and nodeinfo,
+ * whether they exist or not, and its nodeinfo/stomp.toml while nodeinfo
+ * is a directory (so a peer broken or not active yet is followed too).
+ * Store them
  * in ${paths}, a malloc'd vector of malloc'd strings (free each, then the
  * vector), and return how many; 0 and nothing to free if memory is short
  * for the vector (a marker it is short for is left out). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define BACKLOG 4096
@@ -62,6 +63,31 @@ clear_stale_unix(const struct pp_addr *a, const struct sockaddr *sa,
 	}
 	unlink(a->path);
 	return (0);
+}
+
+int
+pp_listen_remove_stale(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	struct stat st;
+	int fd, r, saved;
+
+	if (len >= sizeof(sun.sun_path) || lstat(path, &st) != 0 ||
+	    !S_ISSOCK(st.st_mode))
+		return (0);
+	memcpy(sun.sun_path, path, len + 1);
+	/* Non-blocking: a live listener with a full backlog says EAGAIN
+	 * rather than keep us waiting, and is left alone. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                 0)) < 0)
+		return (0);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	saved = errno;
+	close(fd);
+	if (r == 0 || saved != ECONNREFUSED)
+		return (0);
+	return (unlink(path) == 0);
 }
 
 static int

@@ -19,4 +19,9 @@
 int pp_listen_open(const struct pp_addr *a, size_t n, int *fds, char *err,
                    size_t errlen);
 
+/* pp_listen_remove_stale(path): remove ${path} if it is a unix socket file
+ * that no process listens on (connect refused); anything else is left as
+ * it is.  Return 1 if it was removed, else 0. */
+int pp_listen_remove_stale(const char *path);
+
 #endif

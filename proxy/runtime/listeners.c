@@ -1,11 +1,17 @@
 #include "runtime/listeners.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "config/nodedata.h"
 #include "net/listen.h"
+#include "tls/identity.h"
 #include "util/log.h"
+#include "util/strbuf.h"
 
 /* Close the sockets opened for the first ${upto} tunnels ${plan} opens. */
 static void
@@ -114,4 +120,46 @@ pp_listeners_unlink(const struct pp_config *c)
 	for (size_t t = 0; t < c->ntunnels; t++)
 		if (c->tunnels[t].listen.kind == PP_ADDR_UNIX)
 			unlink(c->tunnels[t].listen.path);
+}
+
+/* 1 if one of ${c}'s tunnels listens on the unix socket ${path}. */
+static int
+listens_on(const struct pp_config *c, const char *path)
+{
+	for (size_t t = 0; t < c->ntunnels; t++)
+		if (c->tunnels[t].listen.kind == PP_ADDR_UNIX &&
+		    strcmp(c->tunnels[t].listen.path, path) == 0)
+			return (1);
+	return (0);
+}
+
+void
+pp_listeners_sweep(const struct pp_config *c)
+{
+	char id[PP_PEER_ID_MAX + 1], path[PATH_MAX];
+	const char *dir;
+	struct dirent *e;
+	DIR *d;
+
+	if (c->nodedata == NULL || (dir = c->nodedata->socket_dir) == NULL ||
+	    (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+
+		/* Only names we give our sockets: "<node id>.sock". */
+		if (len <= 5 || len - 5 >= sizeof(id) ||
+		    strcmp(e->d_name + len - 5, ".sock") != 0)
+			continue;
+		memcpy(id, e->d_name, len - 5);
+		id[len - 5] = '\0';
+		if (!pp_identity_node_id_valid(id) ||
+		    pp_fmt(path, sizeof(path), "%s/%s", dir, e->d_name) != 0 ||
+		    listens_on(c, path) || !pp_listen_remove_stale(path))
+			continue;
+		pp_log_msg(PP_LOG_INFO, "stale_socket_removed",
+		           "%s: no peer %s here, and nothing listened on it",
+		           path, id);
+	}
+	closedir(d);
 }

@@ -39,4 +39,11 @@ void pp_listeners_log(const struct pp_config *c);
  * listeners (at exit, once nothing listens on them). */
 void pp_listeners_unlink(const struct pp_config *c);
 
+/* pp_listeners_sweep(c): in node data mode, remove from ${c}'s socket_dir
+ * the stale peer sockets ("<id>.sock" that nothing listens on) of peers
+ * ${c} has no tunnel for, each logged (stale_socket_removed): left by a
+ * process that was killed, they would look like a socket for a peer that
+ * is no longer active.  Anything else there is left as it is. */
+void pp_listeners_sweep(const struct pp_config *c);
+
 #endif

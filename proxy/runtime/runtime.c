@@ -402,6 +402,7 @@ pp_runtime_run(struct pp_config *conf, pp_reload_fn *reload_fn, void *arg)
 	if (rt.workers == NULL ||
 	    pp_listeners_start(conf, (size_t)rt.nworkers, &rt.fds) != 0)
 		goto done;
+	pp_listeners_sweep(conf);
 	fds = rt.fds;
 	rt.routes = (struct pp_routes){.view = ops_view,
 	                               .reload = admin_reload,

@@ -119,6 +119,10 @@ def test_unknown_and_inactive_peers(tree, proxy, server):
     reasons = {r["claimed_peer"]: r for r in p1.wait_events("handshake_refused", 2)}
     assert "unknown" in reasons[n0.id]["detail"], reasons
     assert "not activated" in reasons[n2.id]["detail"], reasons
+    # the metric's states: node2 inactive (no ACTIVE yet), node0 no peer
+    m = harness.scrape(p1.admin)
+    assert [harness.metric(m, "peerproxy_peers", state=s)
+            for s in ("active", "inactive", "deactivated")] == [0, 1, 0]
 
 
 def test_broken_peer_is_skipped_and_the_others_work(tree, proxy, server):
@@ -555,3 +559,187 @@ def test_peer_no_longer_active_here_loses_its_socket_and_tunnels(tree, proxy, se
     assert not os.path.exists(sock2)
     _, doc = harness.admin_json(p0.admin, "GET", "/status")
     assert n2.id not in {p["id"] for p in doc["nodedata"]["peers"]}, doc["nodedata"]
+
+
+def test_a_change_of_any_node_data_file_reloads(tree, proxy, server):
+    """Every node data file is a file the configuration names: a change of
+    one reloads on its own, no signal and no rescan (a minute away).  A
+    peer's stomp.toml (the peer moved), a skipped peer's missing sub-ca.crt
+    put back, a peer's nodeinfo/ made afresh, and db/nodeid."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    closed = harness.free_port()
+    _servers(n0, n1, "127.0.0.1:%d" % closed)
+    sub_ca = n0.peer_dir(n2) / "sub-ca.crt"
+    saved = sub_ca.read_bytes()
+    sub_ca.unlink()
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n2, server(harness.echo_handler)))
+    assert set(_tunnels(p0)) == {"nodedata", "peer-" + n1.id}
+    assert _call(tree, n0, n1, b"nobody there\n") == b""
+
+    mark = p0.mark()
+    _servers(n0, n1, "127.0.0.1:%d" % tree.ports[n1.id])
+    p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert _tunnels(p0)["peer-" + n1.id]["targets"] == ["127.0.0.1:%d" % tree.ports[n1.id]]
+    assert _call(tree, n0, n1, b"moved\n") == b"moved\n"
+
+    mark = p0.mark()
+    sub_ca.write_bytes(saved)
+    rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert rec["added"] == "1", rec
+    assert _call(tree, n0, n2, b"whole again\n") == b"whole again\n"
+
+    # nodeinfo/ removed: the peer is skipped; made afresh with its file
+    # (as a rename of a finished directory), the peer is back
+    info = n0.peer_dir(n2) / "nodeinfo"
+    mark = p0.mark()
+    shutil.rmtree(info)
+    rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
+    assert "peer-" + n2.id not in _tunnels(p0)
+    mark = p0.mark()
+    fresh = n0.peer_dir(n2) / "nodeinfo.new"
+    fresh.mkdir()
+    (fresh / "stomp.toml").write_text('servers = ["127.0.0.1:%d"]\n' % tree.ports[n2.id])
+    fresh.rename(info)
+    p0.wait_for(lambda r: r.get("event") == "reloaded" and r.get("added") == "1",
+                since=mark, what="the peer back after its nodeinfo/ came back")
+    assert _call(tree, n0, n2, b"back\n") == b"back\n"
+
+    mark = p0.mark()
+    (n0.dir / "db" / "nodeid").write_text("not an id\n")
+    rec = p0.wait_event("reload_failed", since=mark, trigger="file_change")
+    assert "nodeid" in rec["error"], rec
+
+
+def _open_tunnel(path):
+    """An echoing tunnel through the unix socket PATH, open."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(b"open\n")
+    assert harness.recv_line(s) == b"open\n"
+    return s
+
+
+def _closed_by_proxy(s):
+    try:
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+
+
+def test_open_tunnels_of_a_peer_no_longer_active_are_closed(tree, proxy, server):
+    """Every way a peer stops being active closes its open tunnels: on the
+    inbound, ACTIVE removed (not activated) and the peer directory removed
+    (unknown) close with reason=peer_untrusted; on the outbound, a tunnel
+    made through CONNECT closes with reason=peer_removed, as a socket's
+    does.  A peer deactivated before the start gets no socket."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    (n0.peer_dir(n2) / "DEACTIVATED").write_text("2026-12-01\n")  # ACTIVE stays
+    connect = "127.0.0.1:%d" % harness.free_port()
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler),
+                                           connect=connect))
+    p1 = proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n2, server(harness.echo_handler)))
+    assert sorted(os.listdir("%s/%s-peers" % (tree.tmp, n0.name))) == ["%s.sock" % n1.id]
+    assert "peer-" + n2.id not in _tunnels(p0)
+
+    sock = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id)
+    saved = "%s/saved-peer" % tree.tmp
+    shutil.copytree(n1.peer_dir(n0), saved)
+    for change, detail in ((lambda: (n1.peer_dir(n0) / "ACTIVE").unlink(), "not activated"),
+                           (lambda: shutil.rmtree(n1.peer_dir(n0)), "unknown")):
+        s = _open_tunnel(sock)
+        mark = p1.mark()
+        change()
+        rec = p1.wait_event("tunnel_closed", since=mark, tunnel="nodedata",
+                            reason="peer_untrusted")
+        assert detail in rec["detail"] and rec["peer"] == n0.id, rec
+        _closed_by_proxy(s)
+        if detail == "not activated":
+            (n1.peer_dir(n0) / "ACTIVE").write_text("")
+            p1.wait_event("reloaded", since=mark, trigger="file_change", added="0")
+            # the marker is back: admitted again (the gate reads it)
+            assert _call(tree, n0, n1, b"again\n") == b"again\n"
+            p1.wait_event("tunnel_closed", since=mark, tunnel="nodedata", reason="done")
+
+    # node0's side, through CONNECT (node0 back at node1 first): node1
+    # goes
+    shutil.copytree(saved, n1.peer_dir(n0))
+    status, s, rest = _connect_request(
+        connect, b"CONNECT %s:1234 HTTP/1.1\r\n\r\n" % n1.id.encode())
+    assert status == "HTTP/1.1 200 Connection established", status
+    s.sendall(b"via connect\n")
+    assert harness.recv_line(s) == b"via connect\n"
+    mark = p0.mark()
+    (n0.peer_dir(n1) / "DEACTIVATED").write_text("2026-12-06\n")
+    rec = p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
+    assert rec["reason"] == "peer_removed" and rec["peer"] == n1.id, rec
+    _closed_by_proxy(s)
+    assert not os.path.exists(sock)
+
+
+def test_servers_are_tried_in_random_order_with_failover(tree, proxy, server, tmpdir_short):
+    """node1 serves on two addresses (two processes) with a closed port
+    between them in node0's stomp.toml: every call gets through, and both
+    live servers are used, so the order is not the file's (which would
+    always reach the first) nor a fixed other one."""
+    n0, n1 = tree[0], tree[1]
+    second = harness.free_port()
+    closed = harness.free_port()
+    _servers(n0, n1, "127.0.0.1:%d" % tree.ports[n1.id], "127.0.0.1:%d" % closed,
+             "127.0.0.1:%d" % second)
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    other = "%s/n1-second.yaml" % tmpdir_short
+    with open(other, "w") as f:
+        f.write(f"""workers: 1
+nodedata:
+  path: {n1.dir}
+  cert: {n1.server_crt}
+  key: {n1.server_key}
+  inbound: {{listen: "127.0.0.1:{second}", target: {server(harness.echo_handler).target}}}
+""")
+    proxy("run", "--config", other)
+    calls = 24
+    for i in range(calls):
+        assert _call(tree, n0, n1, b"call %d\n" % i) == b"call %d\n" % i
+    recs = p0.wait_events("tunnel_closed", calls, tunnel="peer-" + n1.id)
+    used = {r["target"] for r in recs}
+    assert all(r["reason"] == "done" for r in recs), recs
+    # 24 calls all to one of two live servers: 2 * (1/2)^24 by chance
+    assert used == {"127.0.0.1:%d" % tree.ports[n1.id], "127.0.0.1:%d" % second}, used
+
+
+def test_a_killed_node_leaves_no_socket_for_a_peer_no_longer_active(tree, proxy, server):
+    """A node killed (no chance to remove its sockets) and started again
+    after a peer was deactivated: that peer's old socket file is removed,
+    not left to look like a socket for it.  What is not a stale socket of
+    ours stays: a socket some other process listens on, a file of that
+    name, another name."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    config = _config(tree, n0, server(harness.echo_handler))
+    p0 = proxy("run", "--config", config)
+    sockets = "%s/%s-peers" % (tree.tmp, n0.name)
+    p0.send_signal(signal.SIGKILL)
+    p0.wait_exit(10)
+    assert sorted(os.listdir(sockets)) == sorted(["%s.sock" % n1.id, "%s.sock" % n2.id])
+    (n0.peer_dir(n1) / "DEACTIVATED").write_text("2026-12-06\n")
+    live = socket.socket(socket.AF_UNIX)
+    live.bind("%s/0badc0de.sock" % sockets)
+    live.listen(1)
+    with open("%s/12345678.sock" % sockets, "w") as f:
+        f.write("not a socket\n")
+    with open("%s/notes.txt" % sockets, "w") as f:
+        f.write("mine\n")
+    try:
+        p0 = proxy("run", "--config", config)
+        rec = p0.wait_event("stale_socket_removed")
+        assert "%s/%s.sock" % (sockets, n1.id) in rec["msg"], rec
+        assert sorted(os.listdir(sockets)) == sorted(
+            ["%s.sock" % n2.id, "0badc0de.sock", "12345678.sock", "notes.txt"])
+        assert len(p0.events("stale_socket_removed")) == 1, p0.describe()
+    finally:
+        live.close()

@@ -7,8 +7,10 @@ its certificate (pki.md pitfall 6): every refusal test READS and requires
 that nothing comes back, that the proxy logged handshake_refused with the
 expected category, and that the target never saw a connection."""
 
+import shutil
 import ssl
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -384,3 +386,49 @@ def test_verify_x509(generic_pki, stem, chain, rc_want, reason):
     assert rc == rc_want, (rc, out, err)
     if reason:
         assert reason in err, err
+
+
+def test_node_data_outbound_trusts_only_the_peers_root_and_requires_its_id(
+        server_vector, pki, proxy, server, tmpdir_short):
+    """What node0's socket for node1 in node data mode accepts as node1:
+    the forged server (node1's root, another serialNumber) is refused as
+    not the peer; node2's real server (its own root) is refused as
+    untrusted; node1's real inbound gets through."""
+    n0, n1, n2 = pki[0], pki[1], pki[2]
+    node = Path(tmpdir_short) / "node0"
+    shutil.copytree(n0.dir, node)
+    stomp = node / "peers" / n1.id / "nodeinfo" / "stomp.toml"
+    config = Path(tmpdir_short) / "node0.yaml"
+    config.write_text(f"""workers: 1
+nodedata:
+  path: {node}
+  cert: {node / "server.crt"}
+  key: {node / "server.key"}
+  outbound: {{socket_dir: {tmpdir_short}/s}}
+""")
+    sock = "unix:%s/s/%s.sock" % (tmpdir_short, n1.id)
+    vdir = pki.vector_dir(server_vector["name"])
+    fake = harness.FakeTlsServer(vdir / "chain.pem", vdir / "key.pem")
+    node2 = harness.FakeTlsServer(n2.server_crt, n2.server_key)
+    in_addr = "127.0.0.1:%d" % harness.free_port()
+    app = server(harness.echo_handler)
+    proxy("inbound", "--listen", in_addr, "--target", app.target, "--ca", n1.root_ca,
+          "--cert", n1.server_crt, "--key", n1.server_key)
+    try:
+        for target, reason in ((fake.target, server_vector["reason"]),
+                               (node2.target, "untrusted"), (in_addr, None)):
+            stomp.write_text('servers = ["%s"]\n' % target)
+            p = proxy("run", "--config", config)
+            if reason is None:
+                data = harness.roundtrip(sock, b"ping peerproxy\n")
+                assert data == b"ping peerproxy\n", p.describe()
+            else:
+                data = harness.call_expecting_refusal(sock, b"ping peerproxy\n")
+                assert data == b"", "refused server got data through: %r" % data
+                rec = p.wait_event("handshake_refused", tunnel="peer-" + n1.id)
+                assert rec["reason"] == reason, rec
+            p.stop()
+        assert not fake.results and not node2.results
+    finally:
+        fake.close()
+        node2.close()

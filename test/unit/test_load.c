@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config/load.h"
+#include "config/nodedata.h"
 #include "support.h"
 
 static char dir[512];
@@ -772,6 +773,107 @@ Test(load, nodedata_overlong_socket_is_named)
 	          "%s", probs);
 	t_rmtree(base);
 	free(probs);
+}
+
+/* rescan_interval: a minute unless set; 0s (no timed rescan) is taken. */
+Test(load, nodedata_rescan_interval_defaults_to_60s)
+{
+	static const struct {
+		const char *line;
+		uint64_t ms;
+	} cases[] = {{"", 60000},
+	             {"  rescan_interval: 0s\n", 0},
+	             {"  rescan_interval: 2m\n", 120000}};
+	char base[512], root[600], text[2048];
+	struct pp_problems p = {0};
+	struct pp_config *c;
+
+	t_tmpdir(base, sizeof(base));
+	snprintf(root, sizeof(root), "%s/node", base);
+	make_node(root, PEER32);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "nodedata:\n"
+		         "  path: %s\n"
+		         "  cert: server.crt\n"
+		         "  key: server.key\n"
+		         "  outbound: {connect_listen: 127.0.0.1:3128}\n"
+		         "%s",
+		         root, cases[i].line);
+		c = pp_config_load(write_config(text), &p);
+		cr_assert_not_null(c, "%s", p.n ? p.items[0] : "");
+		cr_assert_not_null(c->nodedata);
+		cr_assert_eq(c->nodedata->rescan_ms, cases[i].ms, "%s: %llu",
+		             cases[i].line,
+		             (unsigned long long)c->nodedata->rescan_ms);
+		pp_config_unref(c);
+		pp_problems_free(&p);
+	}
+	t_rmtree(base);
+}
+
+/* The README's numbers: a socket_dir of 69 bytes leaves room for a 32-digit
+ * id's "/<id>.sock" in the 107 bytes of a unix socket path; 70 does not. */
+Test(load, nodedata_socket_dir_of_69_bytes_fits_70_does_not)
+{
+	char base[512], root[600], sockets[600];
+	struct pp_config *c;
+	char *probs;
+
+	t_tmpdir(base, sizeof(base));
+	snprintf(root, sizeof(root), "%s/node", base);
+	make_node(root, PEER32);
+	cr_assert_lt(strlen(base) + 2, 69, "the test directory is too deep");
+	for (size_t len = 69; len <= 70; len++) {
+		snprintf(sockets, sizeof(sockets), "%s/", base);
+		while (strlen(sockets) < len)
+			strcat(sockets, "s");
+		cr_assert_eq(strlen(sockets), len);
+		probs = load_node(root, sockets, &c);
+		if (len == 69) {
+			cr_assert_not_null(c, "%s", probs);
+			cr_assert(!t_contains(probs, "socket_dir"), "%s",
+			          probs);
+			pp_config_unref(c);
+		} else {
+			cr_assert_null(c);
+			cr_assert(t_contains(probs,
+			                     "is longer than the 107 "
+			                     "bytes of a unix socket path"),
+			          "%s", probs);
+		}
+		free(probs);
+	}
+	t_rmtree(base);
+}
+
+/* The README's number: a node data path of up to 4003 bytes is taken
+ * (and then fails for what is, or is not, under it), one of 4004 bytes is
+ * refused for its length. */
+Test(load, nodedata_path_limit_is_4003_bytes)
+{
+	char root[4100];
+	struct pp_config *c;
+	char *probs;
+
+	for (size_t len = 4003; len <= 4004; len++) {
+		memset(root, 'x', len);
+		root[0] = '/';
+		root[len] = '\0';
+		probs = load_node(root, "/tmp", &c);
+		cr_assert_null(c);
+		if (len == 4003) {
+			cr_assert(!t_contains(probs, "is longer than"), "%s",
+			          probs);
+			cr_assert(t_contains(probs, "xxx/db/nodeid"), "%s",
+			          probs);
+		} else {
+			cr_assert(t_contains(probs, "xxx\" is longer than 4003 "
+			                            "bytes"),
+			          "%s", probs);
+		}
+		free(probs);
+	}
 }
 
 /* A node data path so long that the files under it would pass PATH_MAX

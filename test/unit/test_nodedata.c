@@ -180,34 +180,58 @@ watch_paths(size_t *n)
 	return (all);
 }
 
-Test(nodedata, the_watch_follows_the_peers_directory_and_every_marker)
+/* The files of peer ${i} a watch follows, appended to ${v} from ${k}. */
+static size_t
+peer_watch(char **v, size_t k, int i)
 {
-	static char paths[5][1200], want[8192];
-	char *v[5];
-	size_t n;
+	static const char *const files[] = {
+	    "ACTIVE",     "DEACTIVATED", "root-ca.crt",
+	    "sub-ca.crt", "nodeinfo",    "nodeinfo/stomp.toml"};
+
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++)
+		snprintf(v[k++], 1200, "%s",
+		         peer_path(0, nodes[i].id, files[f]));
+	return (k);
+}
+
+Test(nodedata, the_watch_follows_the_peers_directory_and_every_peer_file)
+{
+	static char paths[14][1200], want[8192];
+	char *v[14];
+	size_t n, k = 0;
 	const char *got;
 
-	/* Neither is a peer: no marker of theirs is watched. */
+	/* Neither is a peer: no file of theirs is watched. */
 	cr_assert_eq(mkdir(peer_path(0, "..evil", NULL), 0755), 0);
 	cr_assert_eq(symlink("/etc", peer_path(0, "0badc0de", NULL)), 0);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 14; i++)
 		v[i] = paths[i];
-	snprintf(v[0], sizeof(paths[0]), "%s/peers/.", node);
-	for (int i = 1; i <= 2; i++) {
-		snprintf(v[2 * i - 1], sizeof(paths[0]), "%s",
-		         peer_path(0, nodes[i].id, "ACTIVE"));
-		snprintf(v[2 * i], sizeof(paths[0]), "%s",
-		         peer_path(0, nodes[i].id, "DEACTIVATED"));
-	}
-	sorted_lines(v, 5, want, sizeof(want));
+	snprintf(v[k++], sizeof(paths[0]), "%s/peers/.", node);
+	snprintf(v[k++], sizeof(paths[0]), "%s/db/nodeid", node);
+	k = peer_watch(v, k, 1);
+	k = peer_watch(v, k, 2);
+	sorted_lines(v, k, want, sizeof(want));
 	got = watch_paths(&n);
-	cr_assert_eq(n, 5, "%s", got);
+	cr_assert_eq(n, 14, "%s", got);
 	cr_assert_str_eq(got, want);
-	/* Without peers/, the directory alone (its creation is a change). */
+	/* A peer without nodeinfo/: nodeinfo is followed (its coming back is
+	 * a change), its stomp.toml is not (a missing directory cannot be
+	 * watched). */
+	cr_assert_eq(t_sh("rm -r '%s'", peer_path(0, nodes[2].id, "nodeinfo")),
+	             0);
+	got = watch_paths(&n);
+	cr_assert_eq(n, 13, "%s", got);
+	cr_assert(t_contains(got, peer_path(0, nodes[2].id, "nodeinfo\n")),
+	          "%s", got);
+	cr_assert(
+	    !t_contains(got, peer_path(0, nodes[2].id, "nodeinfo/stomp.toml")),
+	    "%s", got);
+	/* Without peers/: the directory (its creation is a change) and the
+	 * node id. */
 	cr_assert_eq(rename(in_node(0, "peers"), in_node(1, "gone")), 0);
 	got = watch_paths(&n);
-	snprintf(want, sizeof(want), "%s/peers/.\n", node);
-	cr_assert_eq(n, 1, "%s", got);
+	snprintf(want, sizeof(want), "%s/db/nodeid\n%s/peers/.\n", node, node);
+	cr_assert_eq(n, 2, "%s", got);
 	cr_assert_str_eq(got, want);
 }
 
@@ -341,6 +365,48 @@ Test(nodedata, a_nodeid_with_control_bytes_is_shown_escaped)
 	cr_assert_eq(p.n, 1);
 	cr_assert(t_contains(p.items[0], "\"\\x1b[2Jabc\" is not a node id"),
 	          "%s", p.items[0]);
+	pp_config_unref(c);
+	pp_problems_free(&p);
+}
+
+/* The README's limits for the node data files: a db/nodeid over 1 KiB is
+ * an error naming it; a peer's stomp.toml over 64 KiB skips that peer with
+ * a warning naming the file, and the other peer keeps its tunnel. */
+Test(nodedata, nodeid_and_stomp_toml_are_bounded)
+{
+	struct pp_problems p = {0};
+	struct pp_config *c;
+	const char *w;
+
+	cr_assert_eq(truncate(peer_path(0, nodes[1].id, "nodeinfo/stomp.toml"),
+	                      64 * 1024 + 1),
+	             0);
+	c = expand(&p);
+	cr_assert_eq(pp_problems_count(&p), 0, "%s", p.n ? p.items[0] : "");
+	cr_assert_eq(c->ntunnels, 1, "node2's tunnel only");
+	cr_assert(t_contains(c->tunnels[0].name, nodes[2].id), "%s",
+	          c->tunnels[0].name);
+	w = warnings(&p);
+	cr_assert(
+	    t_contains(w, peer_path(0, nodes[1].id, "nodeinfo/stomp.toml")),
+	    "%s", w);
+	cr_assert(t_contains(w, "larger than the 64 KiB limit"), "%s", w);
+	pp_config_unref(c);
+	pp_problems_free(&p);
+
+	cr_assert_eq(truncate(in_node(0, "db/nodeid"), 1024), 0);
+	c = expand(&p);
+	cr_assert_eq(p.n, 0, "exactly 1 KiB is read: %s",
+	             p.n ? p.items[0] : "");
+	pp_config_unref(c);
+	pp_problems_free(&p);
+	cr_assert_eq(truncate(in_node(0, "db/nodeid"), 1025), 0);
+	c = expand(&p);
+	cr_assert_eq(p.n, 1);
+	cr_assert(t_contains(p.items[0], in_node(1, "db/nodeid")), "%s",
+	          p.items[0]);
+	cr_assert(t_contains(p.items[0], "larger than the 1 KiB limit"), "%s",
+	          p.items[0]);
 	pp_config_unref(c);
 	pp_problems_free(&p);
 }
