@@ -102,7 +102,7 @@ serve(struct pp_config *c, const char *cmd, pp_reload_fn *reload, void *arg)
 		pp_config_unref(c);
 		return (PP_EXIT_USAGE);
 	}
-	pp_problems_log_warnings(&p);
+	pp_config_log_warnings(c, &p, NULL);
 	pp_problems_free(&p);
 	/* Node data mode listens on <socket_dir>/<peer>.sock. */
 	if (c->nodedata != NULL && c->nodedata->socket_dir != NULL &&
@@ -190,7 +190,7 @@ cmd_config(int argc, char **argv, int serve_it)
 	}
 	if (serve_it) {
 		pp_log_configure(c->log_level, c->log_json);
-		pp_problems_log_warnings(&p);
+		pp_config_log_warnings(c, &p, NULL);
 		pp_problems_free(&p);
 		return (serve(c, argv[0], reload_file, &a));
 	}

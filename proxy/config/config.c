@@ -552,14 +552,48 @@ pp_problems_print(const struct pp_problems *p, const char *prefix, void *fp)
 		        p->more_warnings);
 }
 
-void
-pp_problems_log_warnings(const struct pp_problems *p)
+/* 1 if ${c} (may be NULL) was made with the warning ${w}. */
+static int
+had_warning(const struct pp_config *c, const char *w)
 {
-	for (size_t i = 0; i < p->nwarnings; i++)
-		pp_log_msg(PP_LOG_WARN, "config_warning", "%s", p->warnings[i]);
-	if (p->more_warnings > 0)
-		pp_log_msg(PP_LOG_WARN, "config_warning",
+	for (size_t i = 0; c != NULL && i < c->nwarnings; i++)
+		if (strcmp(c->warnings[i], w) == 0)
+			return (1);
+	return (0);
+}
+
+void
+pp_config_log_warnings(struct pp_config *c, struct pp_problems *p,
+                       const struct pp_config *before)
+{
+	char **nv = NULL;
+	size_t n = c->nwarnings + p->nwarnings;
+	int again;
+
+	if (p->nwarnings > 0 &&
+	    (nv = realloc(c->warnings, n * sizeof(*nv))) != NULL)
+		c->warnings = nv;
+	for (size_t i = 0; i < p->nwarnings; i++) {
+		again = had_warning(before, p->warnings[i]);
+		pp_log_msg(again ? PP_LOG_DEBUG : PP_LOG_WARN, "config_warning",
+		           "%s", p->warnings[i]);
+		if (nv != NULL)
+			c->warnings[c->nwarnings++] = p->warnings[i];
+		else
+			free(p->warnings[i]);
+	}
+	free(p->warnings);
+	p->warnings = NULL;
+	p->nwarnings = 0;
+	if (p->more_warnings > 0) {
+		again =
+		    before != NULL && before->more_warnings ==
+		                          c->more_warnings + p->more_warnings;
+		pp_log_msg(again ? PP_LOG_DEBUG : PP_LOG_WARN, "config_warning",
 		           "... and %zu more warnings", p->more_warnings);
+	}
+	c->more_warnings += p->more_warnings;
+	p->more_warnings = 0;
 }
 
 void
@@ -630,5 +664,6 @@ pp_config_unref(struct pp_config *c)
 	if (c->nodedata_free != NULL)
 		c->nodedata_free(c->nodedata);
 	free(c->source);
+	strv_free(c->warnings, c->nwarnings);
 	free(c);
 }

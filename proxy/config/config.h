@@ -170,6 +170,12 @@ struct pp_config {
 	struct pp_tunnel_defaults defaults;
 	struct pp_tunnel_conf *tunnels;
 	size_t ntunnels;
+	/* The warnings this snapshot was made with, as logged (set by
+	 * pp_config_log_warnings): the next snapshot's are compared with
+	 * them, so a rescan repeats none at warn level. */
+	char **warnings;
+	size_t nwarnings;
+	size_t more_warnings;
 };
 
 /* pp_config_new(): an empty configuration with the defaults (tunnel
@@ -226,9 +232,16 @@ int pp_problem_is_oom(const char *why);
 void pp_problems_print(const struct pp_problems *p, const char *prefix,
                        void *f);
 
-/* pp_problems_log_warnings(p): log every kept warning of ${p} as a
- * config_warning line, and how many more there were. */
-void pp_problems_log_warnings(const struct pp_problems *p);
+/* pp_config_log_warnings(c, p, before): log every kept warning of ${p}
+ * (found making ${c}) as a config_warning line, and how many more there
+ * were: at warn level, or at debug level if ${before} (the snapshot ${c}
+ * replaces; NULL at start) was made with the same warning, so that a
+ * reload or rescan that finds the same broken peer again says so only at
+ * debug.  The warnings move from ${p} to ${c}, which keeps them for the
+ * next snapshot's comparison (a warning memory is short for is logged
+ * and dropped). */
+void pp_config_log_warnings(struct pp_config *c, struct pp_problems *p,
+                            const struct pp_config *before);
 
 /* pp_problems_free(p): free the recorded problems (not ${p} itself). */
 void pp_problems_free(struct pp_problems *p);

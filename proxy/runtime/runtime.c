@@ -239,7 +239,7 @@ reload(struct pp_runtime *rt, const char *why)
 		pp_config_unref(next);
 		return (-1);
 	}
-	pp_problems_log_warnings(&p);
+	pp_config_log_warnings(next, &p, rt->conf);
 	pp_problems_free(&p);
 	if (pp_config_workers(next) != rt->nworkers)
 		pp_log_msg(PP_LOG_WARN, "reload_partial",

@@ -316,6 +316,31 @@ def test_the_directory_is_read_again_every_rescan_interval(tree, proxy, server):
     assert harness.metric(m, "peerproxy_reloads_total", result="success") >= 2
 
 
+def test_a_rescan_warns_of_a_broken_peer_once_then_at_debug(tree, proxy, server):
+    """A rescan that changes nothing logs at debug level only: a peer that
+    stays broken is warned of when it breaks, its repeats are at debug;
+    once mended and broken again it is warned of again."""
+    n0, n2 = tree[0], tree[2]
+    crt = n0.peer_dir(n2) / "root-ca.crt"
+    good = crt.read_bytes()
+    crt.write_text("garbage\n")
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler),
+                                           top="log: {level: debug}", rescan="1s"))
+    first = p0.wait_event("config_warning")
+    assert first["level"] == "warn" and n2.id in first["msg"], first
+    p0.wait_events("reloaded", 2, trigger="rescan", timeout=30)
+    warned = [r for r in p0.events("config_warning") if n2.id in r["msg"]]
+    assert len(warned) >= 3, p0.describe()
+    assert [r["level"] for r in warned[1:]] == ["debug"] * (len(warned) - 1), warned
+
+    crt.write_bytes(good)
+    p0.wait_event("reloaded", added="1", timeout=30)
+    m = p0.mark()
+    crt.write_text("garbage again\n")
+    again = p0.wait_event("config_warning", since=m, timeout=30)
+    assert again["level"] == "warn" and n2.id in again["msg"], again
+
+
 def test_resumption_survives_rescans_that_change_nothing(tree, proxy, server):
     """Both nodes read their node data again once a second, each rescan a
     new snapshot of the same tunnels: node0's outbound still offers the
