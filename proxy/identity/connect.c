@@ -117,14 +117,20 @@ int
 pp_connect_peer(const struct pp_connect_req *r, char *out, size_t len)
 {
 	const char *colon = strrchr(r->target, ':');
+	unsigned long port = 0;
 	size_t n;
 
 	if (colon == NULL || colon[1] == '\0')
 		return (-1);
+	/* The port is not used (the peer's stomp.toml says where it
+	 * listens), but it must be one: 1 to 65535. */
 	for (const char *p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9')
+		if (*p < '0' || *p > '9' || p - colon > 5)
 			return (-1);
+		port = port * 10 + (unsigned long)(*p - '0');
 	}
+	if (port == 0 || port > 65535)
+		return (-1);
 	n = (size_t)(colon - r->target);
 	if (n == 0 || n >= len)
 		return (-1);

@@ -46,7 +46,8 @@ int pp_connect_feed(struct pp_connect_req *r, const char *data, size_t len,
                     size_t *consumed);
 
 /* pp_connect_peer(r, out, len): the peer id of a complete request (the
- * host part of "<id>:<port>"), or -1 if the target is not of that form. */
+ * host part of "<id>:<port>", the port 1 to 65535 in at most 5 digits),
+ * or -1 if the target is not of that form. */
 int pp_connect_peer(const struct pp_connect_req *r, char *out, size_t len);
 
 /* Replies.  Each is a complete HTTP/1.1 response. */

@@ -81,8 +81,15 @@ Test(connect, anything_but_connect_is_refused)
 
 Test(connect, targets_must_be_id_and_port)
 {
-	static const char *const targets[] = {"1234abcd", "1234abcd:", ":443",
-	                                      "1234abcd:44x"};
+	static const char *const targets[] = {"1234abcd",
+	                                      "1234abcd:",
+	                                      ":443",
+	                                      "1234abcd:44x",
+	                                      "1234abcd:0",
+	                                      "1234abcd:65536",
+	                                      "1234abcd:99999",
+	                                      "1234abcd:000443",
+	                                      "1234abcd:18446744073709551617"};
 	struct pp_connect_req r;
 	char text[128], id[64];
 	size_t used;
@@ -94,6 +101,18 @@ Test(connect, targets_must_be_id_and_port)
 		if (pp_connect_feed(&r, text, strlen(text), &used) == 1)
 			cr_assert_eq(pp_connect_peer(&r, id, sizeof(id)), -1,
 			             "%s", targets[i]);
+	}
+	/* The edges that are ports. */
+	for (size_t i = 0; i < 3; i++) {
+		const char *ok[] = {"1234abcd:1", "1234abcd:65535",
+		                    "1234abcd:00443"};
+		snprintf(text, sizeof(text), "CONNECT %s HTTP/1.1\r\n\r\n",
+		         ok[i]);
+		pp_connect_init(&r);
+		cr_assert_eq(pp_connect_feed(&r, text, strlen(text), &used), 1);
+		cr_assert_eq(pp_connect_peer(&r, id, sizeof(id)), 0, "%s",
+		             ok[i]);
+		cr_assert_str_eq(id, "1234abcd");
 	}
 }
 
