@@ -101,15 +101,15 @@ add_inbound(struct pp_config *c, const struct pp_nodedata *nd,
 		pp_problems_add(p, "nodedata: out of memory");
 }
 
-/* Why the directory ${dir} of an active peer cannot have an outbound
- * tunnel, or NULL. */
+/* The file an active peer's outbound tunnel needs that its directory
+ * ${dir} lacks, or NULL. */
 static const char *
-peer_unusable(const char *dir)
+peer_lacks(const char *dir)
 {
 	if (!exists(dir, "root-ca.crt"))
-		return ("root-ca.crt is missing");
+		return ("root-ca.crt");
 	if (!exists(dir, "sub-ca.crt"))
-		return ("sub-ca.crt is missing");
+		return ("sub-ca.crt");
 	return (NULL);
 }
 
@@ -164,8 +164,10 @@ add_outbound(void *arg, const char *id, enum pp_peer_state state)
 		pp_problems_add(p, "nodedata: peer %s: path too long", id);
 		return;
 	}
-	if ((why = peer_unusable(dir)) != NULL) {
-		pp_problems_warn(p, "nodedata: peer %s skipped: %s", id, why);
+	if ((why = peer_lacks(dir)) != NULL) {
+		pp_problems_warn(p,
+		                 "nodedata: peer %s skipped: %s/%s is missing",
+		                 id, dir, why);
 		return;
 	}
 	if (pp_stomp_servers(toml, &servers, &n, err, sizeof(err)) != 0) {

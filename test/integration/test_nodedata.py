@@ -139,6 +139,20 @@ def test_broken_peer_is_skipped_and_the_others_work(tree, proxy, server):
     assert rc == 0 and "skipped" in err, (rc, out, err)
 
 
+def test_a_peer_missing_a_certificate_is_skipped_naming_the_whole_path(tree, server):
+    """Like every other peer warning, a missing root-ca.crt or sub-ca.crt
+    is named by its full path, so the operator can paste it."""
+    n0, n1, n2 = tree[0], tree[1], tree[2]
+    (n0.peer_dir(n1) / "root-ca.crt").unlink()
+    (n0.peer_dir(n2) / "sub-ca.crt").unlink()
+    rc, out, err = harness.run_cli(["check", "--config",
+                                    _config(tree, n0, server(harness.echo_handler))])
+    assert rc == 0, (rc, out, err)
+    for peer, name in ((n1, "root-ca.crt"), (n2, "sub-ca.crt")):
+        want = "peer %s skipped: %s is missing" % (peer.id, n0.peer_dir(peer) / name)
+        assert want in err, err
+
+
 def _connect_request(addr, head, then=b""):
     """Send HEAD (+ THEN) to the CONNECT listener; return (status line,
     socket) with the socket positioned after the response head."""
