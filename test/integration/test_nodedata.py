@@ -439,6 +439,44 @@ def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
     assert (status, doc["result"]) == (200, "success"), doc
 
 
+def test_an_active_peer_whose_files_break_loses_its_outbound_only(tree, proxy, server):
+    """node0's stomp.toml for node1 stops being TOML: node0's open tunnel
+    to node1 closes (peer_removed) and its socket for node1 goes, while
+    node1 still calls node0 (the inbound checks markers and chains only);
+    mended, node0 reaches node1 again."""
+    n0, n1 = tree[0], tree[1]
+    p0 = proxy("run", "--config", _config(tree, n0, server(harness.echo_handler)))
+    proxy("run", "--config", _config(tree, n1, server(harness.echo_handler)))
+    sock = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id)
+    toml = n0.peer_dir(n1) / "nodeinfo" / "stomp.toml"
+    good = toml.read_text()
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    try:
+        s.connect(sock)
+        s.sendall(b"open\n")
+        assert s.recv(100) == b"open\n"
+        mark = p0.mark()
+        toml.write_text("servers = [\n")
+        rec = p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
+        assert rec["reason"] == "peer_removed", rec
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        s.close()
+    warn = p0.wait_event("config_warning", since=mark)
+    assert str(toml) in warn["msg"] and n1.id in warn["msg"], warn
+    p0.wait_event("reloaded", since=mark, removed="1")  # logged after the unlink
+    assert not os.path.exists(sock)
+    assert _call(tree, n1, n0, b"inbound still\n") == b"inbound still\n"
+    mark = p0.mark()
+    toml.write_text(good)
+    p0.wait_event("reloaded", since=mark, added="1")
+    assert _call(tree, n0, n1, b"mended\n") == b"mended\n"
+
+
 def _tunnels(p):
     """The /status tunnels of proxy P by name."""
     status, doc = harness.admin_json(p.admin, "GET", "/status")
