@@ -36,6 +36,11 @@ struct pp_watch {
 	struct dir_watch **dirs;
 	size_t ndirs;
 	int handles;
+	/* Directories the last pp_watch_set could not watch, and the first
+	 * one's error: a set that fails the same way again says so at debug
+	 * level only. */
+	size_t nfailed;
+	int failed_err;
 };
 
 static void
@@ -191,16 +196,16 @@ add_dirs_of(char **v, size_t *n, const char *path)
 		(*n)++;
 }
 
-/* A new watch on ${dir}, or NULL (logged). */
+/* A new watch on ${dir}, or NULL with the libuv error in ${err}. */
 static struct dir_watch *
-dir_watch_new(struct pp_watch *w, const char *dir)
+dir_watch_new(struct pp_watch *w, const char *dir, int *err)
 {
 	struct dir_watch *d;
-	int r;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL ||
 	    (d->dir = strdup(dir)) == NULL) {
 		free(d);
+		*err = UV_ENOMEM;
 		return (NULL);
 	}
 	d->w = w;
@@ -208,14 +213,37 @@ dir_watch_new(struct pp_watch *w, const char *dir)
 	d->ev.data = d;
 	uv_unref((uv_handle_t *)&d->ev);
 	w->handles++;
-	if ((r = uv_fs_event_start(&d->ev, on_event, dir, 0)) != 0) {
-		pp_log_msg(PP_LOG_WARN, "watch_failed",
-		           "cannot watch %s for changes: %s", dir,
-		           uv_strerror(r));
+	if ((*err = uv_fs_event_start(&d->ev, on_event, dir, 0)) != 0) {
 		uv_close((uv_handle_t *)&d->ev, on_dir_closed);
 		return (NULL);
 	}
 	return (d);
+}
+
+/* Say once, not once per directory, that ${nfailed} of the ${n}
+ * directories could not be watched, naming ${first} and its error
+ * ${err}: with thousands of node data peers and a low inotify limit,
+ * every rescan would otherwise log thousands of lines. */
+static void
+log_failed(struct pp_watch *w, size_t nfailed, size_t n, const char *first,
+           int err)
+{
+	int again = nfailed == w->nfailed && err == w->failed_err;
+
+	if (nfailed > 0)
+		pp_log_msg(again ? PP_LOG_DEBUG : PP_LOG_WARN, "watch_failed",
+		           "cannot watch %zu of %zu directories for changes "
+		           "(%s: %s%s); changes there are seen at the next "
+		           "reload or rescan",
+		           nfailed, n, first, uv_strerror(err),
+		           err == UV_ENOSPC
+		               ? ": raise fs.inotify.max_user_watches"
+		               : "");
+	else if (w->nfailed > 0)
+		pp_log_msg(PP_LOG_INFO, "watch_restored",
+		           "every directory is watched for changes again");
+	w->nfailed = nfailed;
+	w->failed_err = nfailed > 0 ? err : 0;
 }
 
 static int
@@ -233,7 +261,9 @@ set_dirs(struct pp_watch *w, char **names, size_t n)
 {
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers */
 	struct dir_watch **next = calloc(n ? n : 1, sizeof(*next));
-	size_t nnext = 0, j = 0;
+	size_t nnext = 0, j = 0, nfailed = 0;
+	const char *first = NULL;
+	int err, first_err = 0;
 
 	if (next == NULL)
 		return;
@@ -249,11 +279,16 @@ set_dirs(struct pp_watch *w, char **names, size_t n)
 			d = w->dirs[j];
 			w->dirs[j++] = NULL; /* carried over */
 		}
-		if (d == NULL)
-			d = dir_watch_new(w, names[i]);
+		if (d == NULL &&
+		    (d = dir_watch_new(w, names[i], &err)) == NULL &&
+		    nfailed++ == 0) {
+			first = names[i];
+			first_err = err;
+		}
 		if (d != NULL)
 			next[nnext++] = d;
 	}
+	log_failed(w, nfailed, n, first, first_err);
 	for (size_t k = 0; k < w->ndirs; k++)
 		if (w->dirs[k] != NULL)
 			uv_close((uv_handle_t *)&w->dirs[k]->ev, on_dir_closed);

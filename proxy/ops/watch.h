@@ -33,7 +33,9 @@ struct pp_watch *pp_watch_new(uv_loop_t *loop, uint64_t debounce_ms,
  * is taken as unchanged in its current state; one watched already keeps
  * the state last seen, so a change made while the caller reloaded is not
  * lost.  Return the number of directories watched; those that cannot be
- * watched are logged and skipped. */
+ * watched are skipped, and counted in one watch_failed line naming the
+ * first (at debug level if the set before failed as many the same way; a
+ * watch_restored line when none fails any more). */
 size_t pp_watch_set(struct pp_watch *w, const char *const *paths, size_t n);
 
 /* pp_watch_free(w): stop watching and free ${w} once its handles are
