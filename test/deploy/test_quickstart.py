@@ -19,18 +19,23 @@ def test_quickstart_once():
     assert "Done: the link works and the impostor was refused." in out, out
 
 
+def _quickstart_before_any_work(arg):
+    """Run the quickstart with ARG, which it must answer before it builds
+    (or installs) anything; return the finished process."""
+    r = subprocess.run([os.path.join(TOP, "deploy", "quickstart"), arg],
+                       capture_output=True, text=True, timeout=60)
+    assert "Building" not in r.stdout + r.stderr
+    return r
+
+
 def test_quickstart_refuses_an_unknown_argument_before_doing_anything():
     # A typo must not start the long-running demo (or install anything).
-    r = subprocess.run([os.path.join(TOP, "deploy", "quickstart"), "--onec"],
-                       capture_output=True, text=True, timeout=60)
+    r = _quickstart_before_any_work("--onec")
     assert r.returncode == 2, r.stdout + r.stderr
     assert "unknown argument '--onec'" in r.stderr, r.stderr
-    assert "Building" not in r.stdout + r.stderr
 
 
 def test_quickstart_help_says_what_it_does_and_exits():
-    r = subprocess.run([os.path.join(TOP, "deploy", "quickstart"), "--help"],
-                       capture_output=True, text=True, timeout=60)
+    r = _quickstart_before_any_work("--help")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "./deploy/quickstart --once" in r.stdout, r.stdout
-    assert "Building" not in r.stdout + r.stderr

@@ -72,6 +72,24 @@ def _call(tree, a, b, msg):
         s.close()
 
 
+def _open_tunnel(path):
+    """An echoing tunnel through the unix socket PATH, open."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(b"open\n")
+    assert harness.recv_line(s) == b"open\n"
+    return s
+
+
+def _closed_by_proxy(s):
+    try:
+        assert s.recv(100) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+
+
 def test_two_nodes_talk_over_peer_sockets(tree, proxy, server):
     n0, n1 = tree[0], tree[1]
     app0, app1 = server(harness.echo_handler), server(harness.echo_handler)
@@ -285,22 +303,14 @@ def test_rescan_follows_the_directory(tree, proxy, server):
     assert not os.path.exists(sock2)
 
     # a long-lived tunnel node0 -> node1
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
-    s.sendall(b"open\n")
-    assert harness.recv_line(s) == b"open\n"
+    s = _open_tunnel("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
 
     # node1 deactivates node0 and rescans: the open tunnel is closed
     (n1.peer_dir(n0) / "DEACTIVATED").write_text("now\n")
     p1.send_signal(signal.SIGHUP)
     rec = p1.wait_event("tunnel_closed", tunnel="nodedata")
     assert rec["reason"] == "peer_untrusted" and "deactivated" in rec["detail"], rec
-    try:
-        assert s.recv(100) == b""
-    except ConnectionResetError:
-        pass
-    s.close()
+    _closed_by_proxy(s)
 
     # node0 activates node2 and rescans: node2 gains a socket
     (n0.peer_dir(n2) / "ACTIVE").write_text("")
@@ -407,12 +417,8 @@ def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
     m = harness.scrape(p1.admin)
     assert harness.metric(m, "peerproxy_peers", state="active") == 2
     assert harness.metric(m, "peerproxy_peers", state="deactivated") == 0
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
+    s = _open_tunnel("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
     try:
-        s.connect("%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id))
-        s.sendall(b"open\n")
-        assert s.recv(100) == b"open\n"
         _, doc = harness.admin_json(p1.admin, "GET", "/status")
         inbound = next(t for t in doc["tunnels"] if t["name"] == "nodedata")
         assert inbound["open_by_peer"] == {n0.id: 1}, inbound
@@ -422,10 +428,7 @@ def test_deactivated_peer_loses_its_open_tunnel_on_reload(tree, proxy, server):
         rec = p1.wait_event("tunnel_closed", tunnel="nodedata")
         assert rec["reason"] == "peer_untrusted", rec
         assert rec["peer"] == n0.id, rec
-        try:
-            assert s.recv(100) == b""
-        except ConnectionResetError:
-            pass
+        _closed_by_proxy(s)
     finally:
         s.close()
     m = harness.scrape(p1.admin)
@@ -450,20 +453,13 @@ def test_an_active_peer_whose_files_break_loses_its_outbound_only(tree, proxy, s
     sock = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n1.id)
     toml = n0.peer_dir(n1) / "nodeinfo" / "stomp.toml"
     good = toml.read_text()
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
+    s = _open_tunnel(sock)
     try:
-        s.connect(sock)
-        s.sendall(b"open\n")
-        assert s.recv(100) == b"open\n"
         mark = p0.mark()
         toml.write_text("servers = [\n")
         rec = p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
         assert rec["reason"] == "peer_removed", rec
-        try:
-            assert s.recv(100) == b""
-        except ConnectionResetError:
-            pass
+        _closed_by_proxy(s)
     finally:
         s.close()
     warn = p0.wait_event("config_warning", since=mark)
@@ -602,22 +598,15 @@ def test_peer_no_longer_active_here_loses_its_socket_and_tunnels(tree, proxy, se
     sock2 = "%s/%s-peers/%s.sock" % (tree.tmp, n0.name, n2.id)
     assert os.path.exists(sock1) and os.path.exists(sock2)
 
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
+    s = _open_tunnel(sock1)
     try:
-        s.connect(sock1)
-        s.sendall(b"open\n")
-        assert harness.recv_line(s) == b"open\n"
         mark = p0.mark()
         (n0.peer_dir(n1) / "DEACTIVATED").write_text("2026-12-06\n")
         rec = p0.wait_event("reloaded", since=mark, trigger="file_change")
         assert (rec["added"], rec["removed"]) == ("0", "1"), rec
         rec = p0.wait_event("tunnel_closed", since=mark, tunnel="peer-" + n1.id)
         assert rec["reason"] == "peer_removed" and rec["peer"] == n1.id, rec
-        try:
-            assert s.recv(100) == b""
-        except ConnectionResetError:
-            pass
+        _closed_by_proxy(s)
     finally:
         s.close()
     assert not os.path.exists(sock1)
@@ -687,24 +676,6 @@ def test_a_change_of_any_node_data_file_reloads(tree, proxy, server):
     (n0.dir / "db" / "nodeid").write_text("not an id\n")
     rec = p0.wait_event("reload_failed", since=mark, trigger="file_change")
     assert "nodeid" in rec["error"], rec
-
-
-def _open_tunnel(path):
-    """An echoing tunnel through the unix socket PATH, open."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(path)
-    s.sendall(b"open\n")
-    assert harness.recv_line(s) == b"open\n"
-    return s
-
-
-def _closed_by_proxy(s):
-    try:
-        assert s.recv(100) == b""
-    except ConnectionResetError:
-        pass
-    s.close()
 
 
 def test_open_tunnels_of_a_peer_no_longer_active_are_closed(tree, proxy, server):
